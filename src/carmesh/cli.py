@@ -1,0 +1,196 @@
+"""The ``carmesh`` command: a thin skin over the runtime and the catalog."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from carmesh import __version__
+from carmesh.errors import CarmeshError
+from carmesh.settings import Settings
+from carmesh.vss import Catalog, Node
+
+app = typer.Typer(
+    name="carmesh",
+    help="carmesh: an open in-vehicle software platform around a COVESA VSS signal broker.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file (env CARMESH_CONFIG).")
+]
+VssOpt = Annotated[
+    str | None,
+    typer.Option("--vss", help="Packaged VSS release (6.0, 4.0) or a VSS JSON file."),
+]
+OverlayOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--overlay", help="Overlay file (JSON/YAML) adding or changing nodes; repeatable."),
+]
+
+
+def _fail(message: str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(1)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"carmesh {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """carmesh: an open in-vehicle software platform around a COVESA VSS signal broker."""
+
+
+@app.command()
+def run(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="State directory (default: a per-user data directory)."),
+    ] = None,
+    vss: VssOpt = None,
+    overlay: OverlayOpt = None,
+    config: ConfigOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
+) -> None:
+    """Start the car: the signal broker with its catalog. Ctrl-C stops it."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from carmesh.runtime import Runtime
+
+    settings = Settings.load(config, data_dir=data_dir, vss=vss, overlays=overlay)
+    runtime = Runtime(settings)
+
+    def ready(rt: Runtime) -> None:
+        counts = rt.catalog.counts()
+        leaves = len(rt.catalog.leaves)
+        console.print(f"[bold]carmesh {__version__}[/] — the car is running", highlight=False)
+        console.print(
+            f"  catalog   {rt.catalog.name}: {leaves} signals "
+            f"({counts['sensor']} sensors, {counts['actuator']} actuators, "
+            f"{counts['attribute']} attributes)",
+            highlight=False,
+        )
+        console.print(f"  data      {settings.data_dir}", highlight=False)
+        console.print("  broker    in-process, ready", highlight=False)
+        console.print("Press Ctrl-C to stop.", highlight=False)
+        sys.stdout.flush()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runtime.stop)
+        await runtime.run(on_ready=ready)
+
+    asyncio.run(main())
+    console.print("carmesh stopped.")
+
+
+def _node_row(node: Node) -> dict[str, Any]:
+    row: dict[str, Any] = {"path": node.path, "type": node.type.value, "id": node.id}
+    for key in ("datatype", "unit", "min", "max", "allowed", "default", "deprecation"):
+        value = getattr(node, key)
+        if value is not None:
+            row[key] = value.value if key == "datatype" and value else value
+    row["description"] = node.description
+    return row
+
+
+def _label(node: Node) -> str:
+    if not node.is_leaf:
+        return f"[bold]{node.name}[/]"
+    parts = [node.type.value, node.datatype.value if node.datatype else ""]
+    if node.unit:
+        parts.append(node.unit)
+    if node.min is not None or node.max is not None:
+        parts.append(f"{node.min if node.min is not None else ''}..{node.max if node.max is not None else ''}")
+    colour = {"sensor": "green", "actuator": "yellow", "attribute": "cyan"}[node.type.value]
+    return f"[{colour}]{node.name}[/] [dim]{' '.join(parts)}[/]"
+
+
+@app.command()
+def signals(
+    pattern: Annotated[
+        str,
+        typer.Argument(help="Path or KUKSA pattern: Vehicle.Cabin.Seat.**, Vehicle.*.Speed"),
+    ] = "Vehicle",
+    table: Annotated[bool, typer.Option("--table", help="A flat table instead of a tree.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines, one per signal.")] = False,
+    vss: VssOpt = None,
+    overlay: OverlayOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Browse the signal catalog with its metadata."""
+    settings = Settings.load(config, vss=vss, overlays=overlay)
+    catalog = Catalog.load(settings.vss, settings.overlays)
+    nodes = catalog.resolve(pattern)
+    if as_json:
+        for node in nodes:
+            print(json.dumps(_node_row(node), ensure_ascii=False))
+        return
+    if table or len(nodes) == 1:
+        grid = Table(title=f"{catalog.name}: {len(nodes)} signals matching {pattern or '*'}")
+        for column in ("path", "type", "datatype", "unit", "range / allowed", "description"):
+            grid.add_column(column, overflow="fold")
+        for node in nodes:
+            span = ""
+            if node.allowed is not None:
+                span = ", ".join(map(str, node.allowed))
+            elif node.min is not None or node.max is not None:
+                span = f"{'' if node.min is None else node.min}..{'' if node.max is None else node.max}"
+            grid.add_row(
+                node.path,
+                node.type.value,
+                node.datatype.value if node.datatype else "",
+                node.unit or "",
+                span,
+                node.description,
+            )
+        console.print(grid)
+        return
+    root = Tree(f"[bold]{catalog.name}[/]: {len(nodes)} signals matching {pattern or '*'}")
+    branches: dict[str, Tree] = {}
+    for node in nodes:
+        parent = root
+        parts = node.path.split(".")
+        for depth in range(1, len(parts)):
+            prefix = ".".join(parts[:depth])
+            if prefix not in branches:
+                branches[prefix] = parent.add(_label(catalog[prefix]))
+            parent = branches[prefix]
+        parent.add(_label(node))
+    console.print(root)
+
+
+def main() -> None:
+    """Entry point: run the app, turning carmesh errors into one clear line."""
+    try:
+        app()
+    except CarmeshError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

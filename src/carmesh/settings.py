@@ -1,0 +1,116 @@
+"""One typed settings object, read from defaults, a TOML file, ``CARMESH_*`` variables and
+command-line options, in increasing order of precedence.
+
+The defaults make an embedded car: the packaged VSS 6.0 catalog, a per-user data directory,
+everything on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from carmesh.errors import ConfigError
+
+#: Attributes and actuator targets kept across restarts unless configured otherwise.
+DEFAULT_PERSIST: tuple[str, ...] = (
+    "Vehicle.VehicleIdentification",
+    "Vehicle.Cabin.Seat",
+    "Vehicle.Cabin.HVAC",
+    "Vehicle.Cabin.Light",
+    "Vehicle.Cabin.Infotainment",
+    "Vehicle.Body.Mirrors",
+    "Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit",
+)
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("carmesh", appauthor=False))
+
+
+@dataclass
+class Settings:
+    """Everything a carmesh process needs to know to start."""
+
+    #: Where the broker's database and other state live.
+    data_dir: Path = field(default_factory=default_data_dir)
+    #: A packaged VSS release ("6.0", "4.0") or the path of a VSS JSON export.
+    vss: str = "6.0"
+    #: Overlay files (JSON or YAML) applied in order on top of the catalog.
+    overlays: list[Path] = field(default_factory=list)
+    #: Patterns of attributes and actuators whose values/targets survive a restart.
+    persist: list[str] = field(default_factory=lambda: list(DEFAULT_PERSIST))
+    #: Seconds a provider has to answer an actuation request.
+    actuation_timeout: float = 5.0
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "signals.db"
+
+    @classmethod
+    def load(
+        cls,
+        config: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Build settings; *overrides* with value None are ignored (unset CLI options).
+
+        Raises :class:`ConfigError` for an unreadable file, unknown keys or bad values.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        config = config or (Path(env["CARMESH_CONFIG"]) if env.get("CARMESH_CONFIG") else None)
+        if config is not None:
+            values.update(_read_toml(config))
+        values.update(_read_env(env))
+        values.update({k: v for k, v in overrides.items() if v is not None and v != []})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        try:
+            settings = cls(
+                data_dir=Path(values.get("data_dir", default_data_dir())).expanduser(),
+                vss=str(values.get("vss", "6.0")),
+                overlays=[Path(p).expanduser() for p in values.get("overlays", [])],
+                persist=[str(p) for p in values.get("persist", DEFAULT_PERSIST)],
+                actuation_timeout=float(values.get("actuation_timeout", 5.0)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid setting: {exc}") from None
+        if settings.actuation_timeout <= 0:
+            raise ConfigError("actuation_timeout must be a positive number of seconds")
+        return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from None
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if env.get("CARMESH_DATA_DIR"):
+        values["data_dir"] = env["CARMESH_DATA_DIR"]
+    if env.get("CARMESH_VSS"):
+        values["vss"] = env["CARMESH_VSS"]
+    if env.get("CARMESH_OVERLAYS"):
+        values["overlays"] = [p for p in env["CARMESH_OVERLAYS"].split(os.pathsep) if p]
+    if env.get("CARMESH_PERSIST"):
+        values["persist"] = env["CARMESH_PERSIST"].split()
+    if env.get("CARMESH_ACTUATION_TIMEOUT"):
+        values["actuation_timeout"] = env["CARMESH_ACTUATION_TIMEOUT"]
+    return values
