@@ -39,7 +39,7 @@ VssOpt = Annotated[
 ]
 OverlayOpt = Annotated[
     list[Path] | None,
-    typer.Option("--overlay", help="Overlay file (JSON/YAML) adding or changing nodes; repeatable."),
+    typer.Option("--overlay", help="Overlay file (JSON/YAML) changing the catalog; repeatable."),
 ]
 
 
@@ -120,6 +120,12 @@ def _node_row(node: Node) -> dict[str, Any]:
     return row
 
 
+def _span(node: Node) -> str:
+    low = "" if node.min is None else node.min
+    high = "" if node.max is None else node.max
+    return f"{low}..{high}"
+
+
 def _label(node: Node) -> str:
     if not node.is_leaf:
         return f"[bold]{node.name}[/]"
@@ -127,7 +133,7 @@ def _label(node: Node) -> str:
     if node.unit:
         parts.append(node.unit)
     if node.min is not None or node.max is not None:
-        parts.append(f"{node.min if node.min is not None else ''}..{node.max if node.max is not None else ''}")
+        parts.append(_span(node))
     colour = {"sensor": "green", "actuator": "yellow", "attribute": "cyan"}[node.type.value]
     return f"[{colour}]{node.name}[/] [dim]{' '.join(parts)}[/]"
 
@@ -161,7 +167,7 @@ def signals(
             if node.allowed is not None:
                 span = ", ".join(map(str, node.allowed))
             elif node.min is not None or node.max is not None:
-                span = f"{'' if node.min is None else node.min}..{'' if node.max is None else node.max}"
+                span = _span(node)
             grid.add_row(
                 node.path,
                 node.type.value,

@@ -177,8 +177,9 @@ class Broker:
         principal.require(Action.READ, entry.node)
         if field is Field.TARGET:
             if not entry.node.is_actuator:
-                raise InvalidArgument(f"{path} is a {entry.node.type.value}; only actuators "
-                                      "have a target", path=path)
+                raise InvalidArgument(
+                    f"{path} is a {entry.node.type.value}; only actuators have a target", path=path
+                )
             return entry.target
         return entry.value
 
@@ -430,4 +431,3 @@ class Broker:
                 entry.provider = None
         session.claimed.clear()
         self._sessions.discard(session)
-

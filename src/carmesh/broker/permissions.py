@@ -88,7 +88,9 @@ class Principal:
         return cls(name, tuple(Scope(a) for a in Action))
 
     @classmethod
-    def from_scopes(cls, name: str, scopes: str | list[str], expires_at: float | None = None) -> Principal:
+    def from_scopes(
+        cls, name: str, scopes: str | list[str], expires_at: float | None = None
+    ) -> Principal:
         return cls(name, parse_scopes(scopes), expires_at)
 
     def __post_init__(self) -> None:
@@ -100,8 +102,9 @@ class Principal:
                 self._regex[action] = True
             elif granted:
                 self._regex[action] = re.compile(
-                    "|".join(f"(?:{glob.compile_pattern(s.pattern or '').pattern})"
-                             for s in granted)
+                    "|".join(
+                        f"(?:{glob.compile_pattern(s.pattern or '').pattern})" for s in granted
+                    )
                 )
             else:
                 self._regex[action] = False

@@ -55,7 +55,7 @@ def _build_node(node_id: int, path: str, raw: dict[str, Any], file: str) -> Node
         return CatalogError(f"{file}: node {path}: {message}", file=file, path=path)
 
     try:
-        node_type = NodeType(raw.get("type"))
+        node_type = NodeType(str(raw.get("type")))
     except ValueError:
         raise bad(f"unknown type {raw.get('type')!r}") from None
     description = raw.get("description", "")
@@ -156,7 +156,8 @@ class Catalog:
         *source* is a packaged release version (``"6.0"``, ``"4.0"``), a file path, or None for
         the default release. Raises :class:`CatalogError` naming the file and node at fault.
         """
-        if source is None or str(source) in RELEASES:
+        looks_like_version = re.fullmatch(r"\d+\.\d+", str(source or "")) is not None
+        if source is None or (looks_like_version and not Path(str(source)).exists()):
             version = DEFAULT_RELEASE if source is None else str(source)
             file = release_file(version)
             name = f"VSS {version}"
@@ -228,19 +229,15 @@ class Catalog:
         found = self._below.get(path)
         if found is None:
             node = self[path]
-            if node.is_leaf:
-                found = (node,)
-            else:
-                found = []
-                stack = list(reversed(self._children.get(path, ())))
-                while stack:
-                    child = stack.pop()
-                    if child.is_leaf:
-                        found.append(child)
-                    else:
-                        stack.extend(reversed(self._children.get(child.path, ())))
-                found = tuple(found)
-            self._below[path] = found
+            leaves: list[Node] = []
+            stack = [node]
+            while stack:
+                current = stack.pop()
+                if current.is_leaf:
+                    leaves.append(current)
+                else:
+                    stack.extend(reversed(self._children.get(current.path, ())))
+            found = self._below[path] = tuple(leaves)
         return found
 
     def match(self, pattern: str) -> tuple[Node, ...]:
@@ -273,8 +270,9 @@ class Catalog:
         """Like :meth:`match`, but raises :class:`NotFound` when nothing matches."""
         found = self.match(pattern)
         if not found:
-            raise NotFound(f"{pattern or '(everything)'} matches no signal of {self.name}",
-                           path=pattern)
+            raise NotFound(
+                f"{pattern or '(everything)'} matches no signal of {self.name}", path=pattern
+            )
         return found
 
     def counts(self) -> Counter[str]:

@@ -34,8 +34,8 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
 
     Every component of the subject is uniformly preceded by a dot, which keeps the
     translation of ``**`` (zero or more components) simple; use :func:`matches`, or
-    ``regex.fullmatch("." + path)``. Raises :class:`InvalidArgument` for malformed patterns (empty components, partial
-    wildcards, whitespace or ``:``).
+    ``regex.fullmatch("." + path)``. Raises :class:`InvalidArgument` for malformed
+    patterns (empty components, partial wildcards, whitespace or ``:``).
     """
     if pattern == "":
         return re.compile(r"\..+", re.DOTALL)

@@ -179,8 +179,9 @@ def parse_text(node: Node, text: str) -> Any:
             raise _fail(node, f"{dtype.value} as a JSON array", text)
         element = dtype.element
         parsed = [
-            _parse_scalar(node, element, item) if isinstance(item, str) and element
-            is not DataType.STRING else item
+            _parse_scalar(node, element, item)
+            if isinstance(item, str) and element is not DataType.STRING
+            else item
             for item in items
         ]
         return validate(node, parsed)
