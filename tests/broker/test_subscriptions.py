@@ -135,3 +135,14 @@ async def test_slow_subscriber_does_not_slow_others(broker: Broker) -> None:
         signals[1]: (rounds - 1) % 100,
         signals[2]: 7,
     }, "after conflation, the latest value of each signal"
+
+
+async def test_attributes_notify_on_change_only(broker: Broker) -> None:
+    vin = "Vehicle.VehicleIdentification.VIN"
+    sub = broker.subscribe(SYSTEM, [vin, "Vehicle.Speed"], initial=False)
+    await broker.publish(SYSTEM, {vin: "A", "Vehicle.Speed": 1.0})
+    assert set(await next_batch(sub)) == {vin, "Vehicle.Speed"}
+    await broker.publish(SYSTEM, {vin: "A", "Vehicle.Speed": 1.0})
+    assert set(await next_batch(sub)) == {"Vehicle.Speed"}, "sensors notify on every write"
+    await broker.publish(SYSTEM, {vin: "B"})
+    assert set(await next_batch(sub)) == {vin}

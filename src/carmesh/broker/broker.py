@@ -43,6 +43,7 @@ class _Entry:
     __slots__ = (
         "check",
         "node",
+        "on_change",
         "persistent",
         "provider",
         "target",
@@ -55,6 +56,8 @@ class _Entry:
         self.node = node
         self.check: Callable[[Any], Any] = make_validator(node)
         self.persistent = persistent
+        #: Attributes notify subscribers only when their value changes (as KUKSA does).
+        self.on_change = node.type is NodeType.ATTRIBUTE
         self.value: Datapoint | None = None
         self.target: Datapoint | None = None
         self.provider: ProviderSession | None = None
@@ -212,6 +215,8 @@ class Broker:
 
         Needs the ``provide`` scope. A signal claimed by a provider can only be published
         through that provider's session. All values are validated before any is applied.
+        Subscribers hear of every write to sensors and actuators, and of attributes only
+        when their value changes.
         """
         if session is not None and session.closed:
             raise Unavailable(f"provider {session.name} is disconnected")
@@ -305,7 +310,10 @@ class Broker:
         per_sub: dict[Subscription, Batch] = {}
         if field is Field.VALUE:
             for entry, value in staged:
+                old = entry.value
                 dp = entry.value = Datapoint(value, ts)
+                if entry.on_change and old is not None and old.value == value:
+                    continue
                 for sub in entry.value_subs:
                     batch = per_sub.get(sub)
                     if batch is None:
