@@ -12,7 +12,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from carmesh import __version__
@@ -44,7 +46,7 @@ OverlayOpt = Annotated[
 
 
 def _fail(message: str) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(1)
 
 
@@ -88,16 +90,17 @@ def run(
     def ready(rt: Runtime) -> None:
         counts = rt.catalog.counts()
         leaves = len(rt.catalog.leaves)
-        console.print(f"[bold]carmesh {__version__}[/] — the car is running", highlight=False)
-        console.print(
+        lines = [
+            f"carmesh {__version__} — the car is running",
             f"  catalog   {rt.catalog.name}: {leaves} signals "
             f"({counts['sensor']} sensors, {counts['actuator']} actuators, "
             f"{counts['attribute']} attributes)",
-            highlight=False,
-        )
-        console.print(f"  data      {settings.data_dir}", highlight=False)
-        console.print("  broker    in-process, ready", highlight=False)
-        console.print("Press Ctrl-C to stop.", highlight=False)
+            f"  data      {settings.data_dir}",
+            "  broker    in-process, ready",
+            "Press Ctrl-C to stop.",
+        ]
+        for line in lines:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
         sys.stdout.flush()
 
     async def main() -> None:
@@ -128,21 +131,21 @@ def _span(node: Node) -> str:
 
 def _label(node: Node) -> str:
     if not node.is_leaf:
-        return f"[bold]{node.name}[/]"
+        return f"[bold]{escape(node.name)}[/]"
     parts = [node.type.value, node.datatype.value if node.datatype else ""]
     if node.unit:
-        parts.append(node.unit)
+        parts.append(escape(node.unit))
     if node.min is not None or node.max is not None:
         parts.append(_span(node))
     colour = {"sensor": "green", "actuator": "yellow", "attribute": "cyan"}[node.type.value]
-    return f"[{colour}]{node.name}[/] [dim]{' '.join(parts)}[/]"
+    return f"[{colour}]{escape(node.name)}[/] [dim]{' '.join(parts)}[/]"
 
 
 @app.command()
 def signals(
     pattern: Annotated[
         str,
-        typer.Argument(help="Path or KUKSA pattern: Vehicle.Cabin.Seat.**, Vehicle.*.Speed"),
+        typer.Argument(help="Path or KUKSA pattern: Vehicle.Cabin.Seat.**, **.IsOpen"),
     ] = "Vehicle",
     table: Annotated[bool, typer.Option("--table", help="A flat table instead of a tree.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines, one per signal.")] = False,
@@ -159,7 +162,7 @@ def signals(
             print(json.dumps(_node_row(node), ensure_ascii=False))
         return
     if table or len(nodes) == 1:
-        grid = Table(title=f"{catalog.name}: {len(nodes)} signals matching {pattern or '*'}")
+        grid = Table(title=Text(f"{catalog.name}: {len(nodes)} signals matching {pattern or '*'}"))
         for column in ("path", "type", "datatype", "unit", "range / allowed", "description"):
             grid.add_column(column, overflow="fold")
         for node in nodes:
@@ -169,16 +172,21 @@ def signals(
             elif node.min is not None or node.max is not None:
                 span = _span(node)
             grid.add_row(
-                node.path,
-                node.type.value,
-                node.datatype.value if node.datatype else "",
-                node.unit or "",
-                span,
-                node.description,
+                *(
+                    Text(cell)
+                    for cell in (
+                        node.path,
+                        node.type.value,
+                        node.datatype.value if node.datatype else "",
+                        node.unit or "",
+                        span,
+                        node.description,
+                    )
+                )
             )
         console.print(grid)
         return
-    root = Tree(f"[bold]{catalog.name}[/]: {len(nodes)} signals matching {pattern or '*'}")
+    root = Tree(Text(f"{catalog.name}: {len(nodes)} signals matching {pattern or '*'}"))
     branches: dict[str, Tree] = {}
     for node in nodes:
         parent = root

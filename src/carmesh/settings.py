@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -75,19 +75,47 @@ class Settings:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        try:
-            settings = cls(
-                data_dir=Path(values.get("data_dir", default_data_dir())).expanduser(),
-                vss=str(values.get("vss", "6.0")),
-                overlays=[Path(p).expanduser() for p in values.get("overlays", [])],
-                persist=[str(p) for p in values.get("persist", DEFAULT_PERSIST)],
-                actuation_timeout=float(values.get("actuation_timeout", 5.0)),
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"invalid setting: {exc}") from None
+        converted: dict[str, Any] = {}
+        for key, value in values.items():
+            try:
+                converted[key] = _CONVERTERS[key](value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"invalid setting {key} = {value!r}: {exc}") from None
+        settings = cls(**converted)
         if settings.actuation_timeout <= 0:
             raise ConfigError("actuation_timeout must be a positive number of seconds")
         return settings
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str | Path):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return str(value)
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return list(value)
+
+
+def _path(value: Any) -> Path:
+    return Path(_text(value)).expanduser()
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError("expected a number of seconds")
+    return float(value)
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "data_dir": _path,
+    "vss": _text,
+    "overlays": lambda v: [_path(p) for p in _list(v)],
+    "persist": lambda v: [_text(p) for p in _list(v)],
+    "actuation_timeout": _seconds,
+}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

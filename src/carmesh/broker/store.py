@@ -44,22 +44,25 @@ class SignalStore:
     def open(self) -> list[Row]:
         """Open (creating if needed) and return every stored row."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise ConfigError(
                     f"{self.path} was written by a newer carmesh (schema {version}); "
                     "upgrade carmesh or choose another --data-dir"
                 )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
             db.execute(_SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             rows = db.execute(
                 "SELECT path, field, value, timestamp_ns FROM signal_value ORDER BY path"
             ).fetchall()
-        except sqlite3.DatabaseError as exc:
+        except BaseException as exc:
+            db.close()
+            if not isinstance(exc, sqlite3.DatabaseError):
+                raise
             raise ConfigError(
                 f"{self.path} is not a usable carmesh database ({exc}); "
                 "move it away or choose another --data-dir"
