@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# velocitas-sdk pins old grpcio/protobuf; only its generated sdv.databroker.v1 stubs are used.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'velocitas-sdk>=0.14'
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -75,16 +75,50 @@ def run(
     vss: VssOpt = None,
     overlay: OverlayOpt = None,
     config: ConfigOpt = None,
+    grpc: Annotated[
+        str | None,
+        typer.Option(
+            "--grpc",
+            help="KUKSA/Velocitas gRPC address HOST:PORT (default 127.0.0.1:55555; 'off').",
+        ),
+    ] = None,
+    jwt_public_key: Annotated[
+        Path | None,
+        typer.Option("--jwt-public-key", help="PEM public key verifying bearer tokens."),
+    ] = None,
+    insecure: Annotated[
+        bool | None,
+        typer.Option("--insecure", help="Allow a non-loopback address without tokens."),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="TLS server certificate (PEM).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="TLS server key (PEM).")] = None,
+    tls_client_ca: Annotated[
+        Path | None,
+        typer.Option("--tls-client-ca", help="Require client certificates signed by this CA."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
 ) -> None:
-    """Start the car: the signal broker with its catalog. Ctrl-C stops it."""
+    """Start the car: the signal broker and its gRPC API. Ctrl-C stops it."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     from carmesh.runtime import Runtime
 
-    settings = Settings.load(config, data_dir=data_dir, vss=vss, overlays=overlay)
+    settings = Settings.load(
+        config,
+        data_dir=data_dir,
+        vss=vss,
+        overlays=overlay,
+        grpc=grpc,
+        jwt_public_key=jwt_public_key,
+        insecure=insecure,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
+    )
     runtime = Runtime(settings)
 
     def ready(rt: Runtime) -> None:
@@ -97,6 +131,15 @@ def run(
             f"{counts['attribute']} attributes)",
             f"  data      {settings.data_dir}",
             "  broker    in-process, ready",
+        ]
+        if rt.grpc is not None:
+            security = "tokens required" if rt.grpc.auth.enabled else "open, no tokens"
+            transport = "TLS" if rt.grpc.tls else "plaintext"
+            lines.append(
+                f"  grpc      {rt.grpc.address} (kuksa.val.v2, kuksa.val.v1, sdv.databroker.v1; "
+                f"{transport}, {security})"
+            )
+        lines += [
             "Press Ctrl-C to stop.",
         ]
         for line in lines:
@@ -198,6 +241,52 @@ def signals(
             parent = branches[prefix]
         parent.add(_label(node))
     console.print(root)
+
+
+token_app = typer.Typer(help="Development tokens (KUKSA-compatible JWT).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("keygen")
+def token_keygen(
+    directory: Annotated[Path, typer.Argument(help="Where to write jwt.key and jwt.key.pub.")],
+) -> None:
+    """Create an RSA key pair for signing (jwt.key) and verifying (jwt.key.pub) tokens."""
+    from carmesh.api.tokens import generate_key_pair
+
+    private, public = generate_key_pair()
+    directory.mkdir(parents=True, exist_ok=True)
+    key = directory / "jwt.key"
+    if key.exists():
+        _fail(f"{key} exists already; remove it or choose another directory")
+    key.touch(mode=0o600)
+    key.write_bytes(private)
+    (directory / "jwt.key.pub").write_bytes(public)
+    console.print(f"wrote {key} and {key}.pub", markup=False, highlight=False)
+
+
+@token_app.command("create")
+def token_create(
+    scope: Annotated[
+        str, typer.Option("--scope", help="KUKSA scopes, e.g. 'read:Vehicle.Speed provide'.")
+    ],
+    key: Annotated[Path, typer.Option("--key", help="PEM private key that signs the token.")],
+    subject: Annotated[str, typer.Option("--subject", help="Who the token is for.")] = (
+        "carmesh development"
+    ),
+    expires_in: Annotated[
+        float, typer.Option("--expires-in", help="Lifetime in seconds.", min=1)
+    ] = 365 * 24 * 3600,
+) -> None:
+    """Mint a signed token for development and tests; prints it on stdout."""
+    from carmesh.api.tokens import create_token
+    from carmesh.errors import ConfigError
+
+    try:
+        pem = key.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the private key {key}: {exc.strerror}") from None
+    print(create_token(pem, scope, subject=subject, expires_in=expires_in))
 
 
 def main() -> None:

@@ -11,6 +11,9 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from carmesh.api.grpc.auth import GrpcAuth
+from carmesh.api.grpc.server import GrpcServer, TlsFiles
+from carmesh.api.tokens import TokenVerifier
 from carmesh.broker import Broker, SignalStore
 from carmesh.settings import Settings
 from carmesh.vss import Catalog
@@ -64,6 +67,26 @@ class Runtime:
             actuation_timeout=settings.actuation_timeout,
         )
         self.services: list[Service] = [BrokerService(self.broker)]
+        self.grpc: GrpcServer | None = None
+        if settings.grpc.lower() != "off":
+            verifier = (
+                TokenVerifier.from_file(settings.jwt_public_key)
+                if settings.jwt_public_key
+                else None
+            )
+            tls = (
+                TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+                if settings.tls_cert and settings.tls_key
+                else None
+            )
+            self.grpc = GrpcServer(
+                self.broker,
+                settings.grpc,
+                auth=GrpcAuth(verifier),
+                tls=tls,
+                insecure=settings.insecure,
+            )
+            self.services.append(self.grpc)
         self._stop = asyncio.Event()
 
     def stop(self) -> None:

@@ -48,6 +48,16 @@ class Settings:
     persist: list[str] = field(default_factory=lambda: list(DEFAULT_PERSIST))
     #: Seconds a provider has to answer an actuation request.
     actuation_timeout: float = 5.0
+    #: Where the KUKSA/Velocitas gRPC API listens ("HOST:PORT", port 0 picks one; "off").
+    grpc: str = "127.0.0.1:55555"
+    #: PEM public key that verifies bearer tokens; None accepts every caller.
+    jwt_public_key: Path | None = None
+    #: Serve without tokens on a non-loopback address (refused otherwise).
+    insecure: bool = False
+    #: TLS server certificate and key (PEM); with a client CA, clients must present certificates.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
 
     @property
     def database(self) -> Path:
@@ -84,6 +94,10 @@ class Settings:
         settings = cls(**converted)
         if settings.actuation_timeout <= 0:
             raise ConfigError("actuation_timeout must be a positive number of seconds")
+        if (settings.tls_cert is None) != (settings.tls_key is None):
+            raise ConfigError("TLS needs both a certificate and a key (--tls-cert, --tls-key)")
+        if settings.tls_client_ca is not None and settings.tls_cert is None:
+            raise ConfigError("a TLS client CA needs a server certificate and key too")
         return settings
 
 
@@ -103,6 +117,23 @@ def _path(value: Any) -> Path:
     return Path(_text(value)).expanduser()
 
 
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
+        return value.lower() in ("1", "true", "yes", "on")
+    raise TypeError("expected true or false")
+
+
 def _seconds(value: Any) -> float:
     if isinstance(value, bool):
         raise TypeError("expected a number of seconds")
@@ -115,6 +146,12 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "overlays": lambda v: [_path(p) for p in _list(v)],
     "persist": lambda v: [_text(p) for p in _list(v)],
     "actuation_timeout": _seconds,
+    "grpc": _text,
+    "jwt_public_key": _path,
+    "insecure": _flag,
+    "tls_cert": _path,
+    "tls_key": _path,
+    "tls_client_ca": _path,
 }
 
 
@@ -139,6 +176,15 @@ def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["overlays"] = [p for p in env["CARMESH_OVERLAYS"].split(os.pathsep) if p]
     if env.get("CARMESH_PERSIST"):
         values["persist"] = env["CARMESH_PERSIST"].split()
-    if env.get("CARMESH_ACTUATION_TIMEOUT"):
-        values["actuation_timeout"] = env["CARMESH_ACTUATION_TIMEOUT"]
+    for key in (
+        "actuation_timeout",
+        "grpc",
+        "jwt_public_key",
+        "insecure",
+        "tls_cert",
+        "tls_key",
+        "tls_client_ca",
+    ):
+        if env.get(f"CARMESH_{key.upper()}"):
+            values[key] = env[f"CARMESH_{key.upper()}"]
     return values

@@ -1,0 +1,140 @@
+"""The gRPC server: every adapter on one port, optional TLS, tokens checked per call."""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from carmesh.api.grpc.auth import GrpcAuth
+from carmesh.broker import Broker
+from carmesh.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Adapter modules; each has ``add_to_server(server, broker, auth)``.
+ADAPTERS = (
+    "carmesh.api.grpc.val_v2",
+    "carmesh.api.grpc.val_v1",
+    "carmesh.api.grpc.sdv_v1",
+)
+DEFAULT_PORT = 55555  # the KUKSA databroker's port
+
+_OPTIONS = [
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_concurrent_streams", 1 << 20),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:55555`` for IPv6) → (host, port); ConfigError when malformed."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:55555)")
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"{text!r}: the port must be a number") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{text!r}: the port must be 0..65535")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for TLS; with *client_ca*, clients must present a certificate it signed."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        def read(path: Path, what: str) -> bytes:
+            try:
+                return path.read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"cannot read the TLS {what} {path}: {exc.strerror}") from None
+
+        ca = read(self.client_ca, "client CA") if self.client_ca else None
+        return grpc.ssl_server_credentials(
+            [(read(self.key, "key"), read(self.cert, "certificate"))],
+            root_certificates=ca,
+            require_client_auth=ca is not None,
+        )
+
+
+class GrpcServer:
+    """Serves the KUKSA and Velocitas APIs over the broker (a runtime service)."""
+
+    name = "grpc"
+
+    def __init__(
+        self,
+        broker: Broker,
+        address: str,
+        *,
+        auth: GrpcAuth,
+        tls: TlsFiles | None = None,
+        insecure: bool = False,
+    ) -> None:
+        self.broker = broker
+        self.host, self.port = parse_address(address)
+        self.auth = auth
+        self.tls = tls
+        if not is_loopback(self.host) and not auth.enabled and not insecure:
+            raise ConfigError(
+                f"refusing to serve gRPC on {address} without authorization: anyone on the "
+                "network could read and actuate the car. Give --jwt-public-key FILE, or "
+                "--insecure to allow it anyway"
+            )
+        self._server: grpc.aio.Server | None = None
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        server = grpc.aio.server(options=_OPTIONS)
+        for name in ADAPTERS:
+            importlib.import_module(name).add_to_server(server, self.broker, self.auth)
+        target = self.address
+        try:
+            if self.tls is not None:
+                port = server.add_secure_port(target, self.tls.credentials())
+            else:
+                port = server.add_insecure_port(target)
+        except RuntimeError as exc:
+            raise ConfigError(f"cannot serve gRPC on {target}: {exc}") from None
+        if port == 0:
+            raise ConfigError(f"cannot serve gRPC on {target}: the address is in use or invalid")
+        self.port = port
+        await server.start()
+        self._server = server
+        log.debug("gRPC serving on %s", self.address)
+
+    async def serve(self) -> None:
+        """The server runs on the event loop by itself once started."""
+        return None
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(grace=0.5)
+            self._server = None
