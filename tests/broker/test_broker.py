@@ -189,3 +189,27 @@ def test_scope_syntax() -> None:
     ]:
         with pytest.raises(InvalidArgument, match=why):
             parse_scopes(bad)
+
+
+async def test_actuation_and_value_claims_are_separate(broker: Broker) -> None:
+    """KUKSA keeps two claims: who actuates (ProvideActuationRequest) and who publishes
+    (ProvideSignalRequest). A provider that only actuates lets others report the value."""
+    actuator = RecordingActuator()
+    driver = broker.connect_provider(SYSTEM, "window-driver", actuator)
+    driver.claim_actuation([WINDOW])
+    assert broker.actuation_provider_of(WINDOW) == "window-driver"
+    assert broker.provider_of(WINDOW) is None
+    await broker.publish(SYSTEM, {WINDOW: 20})
+    await broker.actuate(SYSTEM, {WINDOW: 30})
+    assert actuator.requests == [{WINDOW: 30}]
+    feeder = broker.connect_provider(SYSTEM, "feeder")
+    feeder.claim_values([WINDOW, "Vehicle.Speed"])
+    with pytest.raises(PermissionDenied, match="provided by feeder"):
+        await driver.publish({WINDOW: 25})
+    with pytest.raises(AlreadyClaimed, match="actuation of"):
+        broker.connect_provider(SYSTEM, "other", RecordingActuator()).claim_actuation([WINDOW])
+    with pytest.raises(InvalidArgument, match="only actuators can be claimed"):
+        driver.claim_actuation(["Vehicle.Speed"])
+    driver.close()
+    assert broker.actuation_provider_of(WINDOW) is None
+    assert broker.provider_of(WINDOW) == "feeder"

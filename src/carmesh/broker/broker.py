@@ -41,11 +41,12 @@ class _Entry:
     """The broker's state for one leaf."""
 
     __slots__ = (
+        "actuation",
         "check",
         "node",
         "on_change",
         "persistent",
-        "provider",
+        "source",
         "target",
         "target_subs",
         "value",
@@ -60,7 +61,10 @@ class _Entry:
         self.on_change = node.type is NodeType.ATTRIBUTE
         self.value: Datapoint | None = None
         self.target: Datapoint | None = None
-        self.provider: ProviderSession | None = None
+        #: The provider whose session alone may publish this signal's value.
+        self.source: ProviderSession | None = None
+        #: The provider that carries out actuation requests (actuators only).
+        self.actuation: ProviderSession | None = None
         self.value_subs: list[Subscription] = []
         self.target_subs: list[Subscription] = []
 
@@ -159,8 +163,13 @@ class Broker:
         return self._entry(path).persistent
 
     def provider_of(self, path: str) -> str | None:
-        """Name of the provider that claimed *path*, if any."""
-        session = self._entry(path).provider
+        """Name of the provider that claimed *path*'s value, if any."""
+        session = self._entry(path).source
+        return session.name if session else None
+
+    def actuation_provider_of(self, path: str) -> str | None:
+        """Name of the provider that carries out actuations of *path*, if any."""
+        session = self._entry(path).actuation
         return session.name if session else None
 
     def metadata(self, principal: Principal, pattern: str) -> tuple[Node, ...]:
@@ -229,7 +238,7 @@ class Broker:
                 entry = self._entry(path)
             if not unrestricted:
                 principal.require(Action.PROVIDE, entry.node)
-            owner = entry.provider
+            owner = entry.source
             if owner is not None and owner is not session:
                 raise PermissionDenied(
                     f"{path} is provided by {owner.name}; only that provider may publish it",
@@ -269,7 +278,7 @@ class Broker:
                     path=path,
                 )
             value = entry.check(raw)
-            session = entry.provider
+            session = entry.actuation
             if session is None or session.handler is None:
                 raise Unavailable(f"no provider serves the actuator {path}", path=path)
             by_provider.setdefault(session, []).append((entry, value))
@@ -403,39 +412,65 @@ class Broker:
     def providers(self) -> list[ProviderSession]:
         return sorted(self._sessions, key=lambda s: s.name)
 
-    def _claim(self, session: ProviderSession, patterns: Iterable[str]) -> tuple[Node, ...]:
+    def _claim(
+        self,
+        session: ProviderSession,
+        patterns: Iterable[str],
+        *,
+        values: bool,
+        actuation: bool,
+    ) -> tuple[Node, ...]:
         if session.closed:
             raise Unavailable(f"provider {session.name} is disconnected")
         entries = self._select(patterns)
         for entry in entries:
             node = entry.node
             session.principal.require(Action.PROVIDE, node)
-            owner = entry.provider
-            if owner is not None and owner is not session:
+            if values and entry.source not in (None, session):
+                assert entry.source is not None
                 raise AlreadyClaimed(
-                    f"{node.path} is already provided by {owner.name}", path=node.path
+                    f"{node.path} is already provided by {entry.source.name}", path=node.path
                 )
-            if node.is_actuator and session.handler is None:
+            if not actuation or not node.is_actuator:
+                if actuation and not values:
+                    raise InvalidArgument(
+                        f"{node.path} is a {node.type.value}; only actuators can be claimed "
+                        "for actuation",
+                        path=node.path,
+                    )
+                continue
+            if entry.actuation not in (None, session):
+                assert entry.actuation is not None
+                raise AlreadyClaimed(
+                    f"actuation of {node.path} is already provided by {entry.actuation.name}",
+                    path=node.path,
+                )
+            if session.handler is None:
                 raise InvalidArgument(
                     f"provider {session.name} cannot claim the actuator {node.path}: "
                     "it has no actuation handler",
                     path=node.path,
                 )
         for entry in entries:
-            entry.provider = session
+            if values:
+                entry.source = session
+            if actuation and entry.node.is_actuator:
+                entry.actuation = session
             session.claimed[entry.node.path] = entry.node
         return tuple(e.node for e in entries)
 
     def _release(self, session: ProviderSession, patterns: Iterable[str]) -> None:
         for entry in self._select(patterns):
-            if entry.provider is session:
-                entry.provider = None
-                session.claimed.pop(entry.node.path, None)
+            self._release_entry(session, entry)
+
+    def _release_entry(self, session: ProviderSession, entry: _Entry) -> None:
+        if entry.source is session:
+            entry.source = None
+        if entry.actuation is session:
+            entry.actuation = None
+        session.claimed.pop(entry.node.path, None)
 
     def _disconnect(self, session: ProviderSession) -> None:
-        for path in session.claimed:
-            entry = self._entries[path]
-            if entry.provider is session:
-                entry.provider = None
-        session.claimed.clear()
+        for path in list(session.claimed):
+            self._release_entry(session, self._entries[path])
         self._sessions.discard(session)

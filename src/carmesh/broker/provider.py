@@ -45,12 +45,23 @@ class ProviderSession:
         self.closed = False
 
     def claim(self, patterns: Iterable[str]) -> tuple[Node, ...]:
-        """Claim every signal the patterns select; all or nothing.
+        """Claim every signal the patterns select, its value and (actuators) its actuation.
 
-        Raises NotFound, PermissionDenied (no ``provide`` scope), AlreadyClaimed (another
-        provider holds one of them) or InvalidArgument (an actuator claimed without handler).
+        All or nothing. Raises NotFound, PermissionDenied (no ``provide`` scope),
+        AlreadyClaimed (another provider holds one of them) or InvalidArgument (an actuator
+        claimed without an actuation handler).
         """
-        return self.broker._claim(self, patterns)
+        return self.broker._claim(self, patterns, values=True, actuation=True)
+
+    def claim_values(self, patterns: Iterable[str]) -> tuple[Node, ...]:
+        """Claim only the right to publish the selected signals' values (KUKSA's
+        ``ProvideSignalRequest``); actuations go to whoever claimed them."""
+        return self.broker._claim(self, patterns, values=True, actuation=False)
+
+    def claim_actuation(self, patterns: Iterable[str]) -> tuple[Node, ...]:
+        """Claim only the actuation of the selected actuators (KUKSA's
+        ``ProvideActuationRequest``); their values may still be published by others."""
+        return self.broker._claim(self, patterns, values=False, actuation=True)
 
     def release(self, patterns: Iterable[str]) -> None:
         self.broker._release(self, patterns)
