@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# A second virtualenv holding velocitas-sdk with its own pinned dependencies (grpcio, protobuf),
+# which cannot share .venv; the test that runs an unmodified Velocitas app uses its python.
+VELOCITAS_SDK_VERSION ?= 0.15.7
+VELOCITAS_VENV ?= .venv-velocitas
+VELOCITAS_STAMP := $(VELOCITAS_VENV)/.installed-$(VELOCITAS_SDK_VERSION)
 ARGS ?=
 
 .PHONY: run test lint typecheck unit bench clean
@@ -15,6 +20,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'velocitas-sdk>=0.14'
 	@touch $(STAMP)
 
+$(VELOCITAS_STAMP):
+	@test -x $(VELOCITAS_VENV)/bin/python || $(PYTHON) -m venv $(VELOCITAS_VENV)
+	$(VELOCITAS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'velocitas-sdk==$(VELOCITAS_SDK_VERSION)'
+	@touch $(VELOCITAS_STAMP)
+
 run: $(STAMP)
 	$(BIN)/carmesh run $(ARGS)
 
@@ -25,7 +35,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(VELOCITAS_STAMP)
 	$(BIN)/pytest $(ARGS)
 
 test: lint typecheck unit
@@ -34,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/broker_core.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VELOCITAS_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

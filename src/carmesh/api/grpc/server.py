@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from carmesh.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-#: Adapter modules; each has ``add_to_server(server, broker, auth)``.
+#: Adapter modules; each has ``add_to_server(server, broker, auth)``, which may return an
+#: ``async`` callable that ends the adapter's open streams when the server stops.
 ADAPTERS = (
     "carmesh.api.grpc.val_v2",
     "carmesh.api.grpc.val_v1",
@@ -30,6 +32,10 @@ _OPTIONS = [
     ("grpc.max_concurrent_streams", 1 << 20),
     ("grpc.keepalive_time_ms", 60_000),
     ("grpc.http2.max_pings_without_data", 0),
+    # Calls that arrive faster than the event loop accepts them wait in grpc core; its
+    # default (1,000) cancels some of a burst of new subscribers, so allow more.
+    ("grpc.server.max_pending_requests", 16_384),
+    ("grpc.server.max_pending_requests_hard_limit", 32_768),
 ]
 
 
@@ -105,6 +111,7 @@ class GrpcServer:
                 "--insecure to allow it anyway"
             )
         self._server: grpc.aio.Server | None = None
+        self._closers: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def address(self) -> str:
@@ -114,7 +121,9 @@ class GrpcServer:
     async def start(self) -> None:
         server = grpc.aio.server(options=_OPTIONS)
         for name in ADAPTERS:
-            importlib.import_module(name).add_to_server(server, self.broker, self.auth)
+            closer = importlib.import_module(name).add_to_server(server, self.broker, self.auth)
+            if closer is not None:
+                self._closers.append(closer)
         target = self.address
         try:
             if self.tls is not None:
@@ -136,5 +145,7 @@ class GrpcServer:
 
     async def stop(self) -> None:
         if self._server is not None:
+            for close in self._closers:
+                await close()
             await self._server.stop(grace=0.5)
             self._server = None

@@ -18,6 +18,7 @@ from carmesh.errors import (
     AlreadyClaimed,
     CarmeshError,
     InvalidArgument,
+    InvalidValue,
     NotFound,
     PermissionDenied,
     Unauthenticated,
@@ -43,6 +44,15 @@ _HTTP_CODES: list[tuple[type[CarmeshError], tuple[int, str]]] = [
     (AlreadyClaimed, (409, "conflict")),
 ]
 
+#: sdv.databroker.v1 reports errors per signal with its ``DatapointError`` enum (the names).
+_DATAPOINT_ERRORS: list[tuple[type[CarmeshError], str]] = [
+    (NotFound, "UNKNOWN_DATAPOINT"),
+    (InvalidValue, "OUT_OF_BOUNDS"),
+    (PermissionDenied, "ACCESS_DENIED"),
+    (Unauthenticated, "ACCESS_DENIED"),
+    (AlreadyClaimed, "ACCESS_DENIED"),
+]
+
 
 def grpc_code(exc: CarmeshError) -> grpc.StatusCode:
     for kind, code in _CODES:
@@ -57,6 +67,15 @@ def http_code(exc: CarmeshError) -> tuple[int, str]:
         if isinstance(exc, kind):
             return code
     return (500, "internal_error")
+
+
+def datapoint_error(exc: CarmeshError) -> str:
+    """The sdv.databroker.v1 ``DatapointError`` name for *exc* (``INTERNAL_ERROR`` for errors
+    that enum has no word for, such as an actuator without a provider)."""
+    for kind, name in _DATAPOINT_ERRORS:
+        if isinstance(exc, kind):
+            return name
+    return "INTERNAL_ERROR"
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], exc: CarmeshError) -> NoReturn:
