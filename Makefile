@@ -8,9 +8,11 @@ STAMP := $(VENV)/.installed
 VELOCITAS_SDK_VERSION ?= 0.15.7
 VELOCITAS_VENV ?= .venv-velocitas
 VELOCITAS_STAMP := $(VELOCITAS_VENV)/.installed-$(VELOCITAS_SDK_VERSION)
+BENCH_STAMP := $(VENV)/.installed-bench
+MOSQUITTO := /usr/sbin/mosquitto
 ARGS ?=
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench bench-grpc clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +44,17 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/broker_core.py
+
+# The gRPC benchmark's peers and options: Mosquitto (Debian), paho-mqtt, uvloop, py-spy.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench-grpc: $(BENCH_STAMP)
+	@test -x $(MOSQUITTO) || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq mosquitto; \
+		else echo "mosquitto is missing (sudo apt-get install mosquitto); measuring the rest"; fi; }
+	$(BIN)/python benchmarks/grpc_broker.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(VELOCITAS_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

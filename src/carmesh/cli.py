@@ -18,7 +18,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from carmesh import __version__
-from carmesh.errors import CarmeshError
+from carmesh.errors import CarmeshError, ConfigError
 from carmesh.settings import Settings
 from carmesh.vss import Catalog, Node
 
@@ -98,9 +98,57 @@ def run(
         Path | None,
         typer.Option("--tls-client-ca", help="Require client certificates signed by this CA."),
     ] = None,
+    vehicle: Annotated[
+        str | None,
+        typer.Option(
+            "--vehicle", help="Vehicle provider: sim (a simulated EV, the default), can, none."
+        ),
+    ] = None,
+    time_scale: Annotated[
+        float | None,
+        typer.Option("--time-scale", help="Simulated seconds per real second (default 1)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Make the simulated drive repeatable.")
+    ] = None,
+    scenario: Annotated[
+        Path | None,
+        typer.Option("--scenario", help="Scenario file (YAML/TOML) the simulated car follows."),
+    ] = None,
+    can_dbc: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--can-dbc", help="CAN database (DBC, KCD, ARXML) for --vehicle can; repeatable."
+        ),
+    ] = None,
+    can_mapping: Annotated[
+        Path | None,
+        typer.Option("--can-mapping", help="dbc2vss/vss2dbc mapping file (docs/can-mapping.md)."),
+    ] = None,
+    can_interface: Annotated[
+        str | None,
+        typer.Option("--can-interface", help="python-can interface (socketcan, virtual, pcan…)."),
+    ] = None,
+    can_channel: Annotated[
+        str | None, typer.Option("--can-channel", help="CAN channel (default can0).")
+    ] = None,
+    can_bitrate: Annotated[
+        int | None, typer.Option("--can-bitrate", help="Bitrate, where the interface sets it.")
+    ] = None,
+    can_replay: Annotated[
+        Path | None,
+        typer.Option("--can-replay", help="Replay a candump/ASC log instead of reading a bus."),
+    ] = None,
+    can_replay_speed: Annotated[
+        float | None,
+        typer.Option("--can-replay-speed", help="Replay speed, 1 = recorded pace, 0 = flat out."),
+    ] = None,
+    can_replay_loop: Annotated[
+        bool | None, typer.Option("--can-replay-loop", help="Replay the log again and again.")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
 ) -> None:
-    """Start the car: the signal broker and its gRPC API. Ctrl-C stops it."""
+    """Start the car: the signal broker, its gRPC API and the vehicle. Ctrl-C stops it."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -118,6 +166,18 @@ def run(
         tls_cert=tls_cert,
         tls_key=tls_key,
         tls_client_ca=tls_client_ca,
+        vehicle=vehicle,
+        time_scale=time_scale,
+        seed=seed,
+        scenario=scenario,
+        can_dbc=can_dbc,
+        can_mapping=can_mapping,
+        can_interface=can_interface,
+        can_channel=can_channel,
+        can_bitrate=can_bitrate,
+        can_replay=can_replay,
+        can_replay_speed=can_replay_speed,
+        can_replay_loop=can_replay_loop,
     )
     runtime = Runtime(settings)
 
@@ -139,7 +199,9 @@ def run(
                 f"  grpc      {rt.grpc.address} (kuksa.val.v2, kuksa.val.v1, sdv.databroker.v1; "
                 f"{transport}, {security})"
             )
+        vehicle_line = rt.vehicle.description if rt.vehicle is not None else "none"
         lines += [
+            f"  vehicle   {vehicle_line}",
             "Press Ctrl-C to stop.",
         ]
         for line in lines:
@@ -280,13 +342,70 @@ def token_create(
 ) -> None:
     """Mint a signed token for development and tests; prints it on stdout."""
     from carmesh.api.tokens import create_token
-    from carmesh.errors import ConfigError
 
     try:
         pem = key.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read the private key {key}: {exc.strerror}") from None
     print(create_token(pem, scope, subject=subject, expires_in=expires_in))
+
+
+fault_app = typer.Typer(
+    help="Inject faults into the simulated car of a running `carmesh run`.", no_args_is_help=True
+)
+app.add_typer(fault_app, name="fault")
+
+FaultKind = Annotated[str, typer.Argument(help="tyre-pressure, 12v-low or dtc.")]
+WheelOpt = Annotated[str, typer.Option("--wheel", help="Tyre: FL, FR, RL or RR.")]
+CodeOpt = Annotated[str, typer.Option("--code", help="Diagnostic trouble code, e.g. P0A80.")]
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option("--broker", help="The car's gRPC address HOST:PORT (default: the grpc setting)."),
+]
+TokenOpt = Annotated[
+    str | None, typer.Option("--token", help="Bearer token, when the car requires one.")
+]
+
+
+def _fault_address(broker: str | None, config: Path | None) -> str:
+    address = broker or Settings.load(config).grpc
+    if address.lower() == "off" or address.endswith(":0"):
+        raise ConfigError("give the running car's gRPC address with --broker HOST:PORT")
+    return address
+
+
+@fault_app.command("inject")
+def fault_inject(
+    kind: FaultKind,
+    wheel: WheelOpt = "FL",
+    code: CodeOpt = "",
+    broker: BrokerOpt = None,
+    token: TokenOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Inject a fault: tyre pressure loss (--wheel), a low 12 V battery, a DTC (--code)."""
+    from carmesh.vehicle.sim.remote import FaultClient
+
+    client = FaultClient(_fault_address(broker, config), token)
+    active = asyncio.run(client.inject(kind, wheel=wheel, code=code))
+    console.print(f"injected: {active}", markup=False, highlight=False)
+
+
+@fault_app.command("clear")
+def fault_clear(
+    kind: Annotated[str, typer.Argument(help="tyre-pressure, 12v-low, dtc or all.")] = "all",
+    wheel: WheelOpt = "",
+    code: CodeOpt = "",
+    broker: BrokerOpt = None,
+    token: TokenOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Clear faults: one kind (one --wheel or --code of it) or all."""
+    from carmesh.vehicle.sim.remote import FaultClient
+
+    client = FaultClient(_fault_address(broker, config), token)
+    done = asyncio.run(client.clear(kind, wheel=wheel, code=code))
+    console.print(done, markup=False, highlight=False)
 
 
 def main() -> None:

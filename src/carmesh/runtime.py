@@ -8,14 +8,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
 
 from carmesh.api.grpc.auth import GrpcAuth
 from carmesh.api.grpc.server import GrpcServer, TlsFiles
 from carmesh.api.tokens import TokenVerifier
-from carmesh.broker import Broker, SignalStore
+from carmesh.broker import Broker, Principal, SignalStore
+from carmesh.errors import ConfigError
 from carmesh.settings import Settings
+from carmesh.vehicle import (
+    Actuator,
+    Connector,
+    InProcessConnector,
+    ProviderLink,
+    VehicleProvider,
+)
 from carmesh.vss import Catalog
 
 log = logging.getLogger(__name__)
@@ -54,12 +64,145 @@ class BrokerService:
         await self.broker.stop()
 
 
+#: Seconds a vehicle provider may take to publish its first values before the car is
+#: declared running anyway.
+VEHICLE_START_TIMEOUT = 5.0
+
+
+class VehicleService:
+    """A vehicle provider (the simulated car, a CAN bus) connected to the broker in-process
+    as its own principal, which may only provide signals.
+
+    ``start`` returns once the provider has published its first values (or failed), so that
+    the car is live by the time the banner says it is running.
+    """
+
+    name = "vehicle"
+
+    def __init__(self, provider: VehicleProvider, broker: Broker) -> None:
+        self.provider = provider
+        self.connector = InProcessConnector(
+            broker, Principal.from_scopes(f"vehicle-{provider.name}", "provide")
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        published = asyncio.Event()
+        self._task = asyncio.create_task(
+            self.provider.run(_FirstPublish(self.connector, published)), name="vehicle"
+        )
+        waiter = asyncio.create_task(published.wait())
+        await asyncio.wait(
+            {self._task, waiter}, timeout=VEHICLE_START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        waiter.cancel()
+        if self._task.done():
+            self._task.result()
+
+    async def serve(self) -> None:
+        if self._task is not None:
+            await self._task
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class _FirstPublish:
+    """A connector whose links set *event* after their first successful publish."""
+
+    def __init__(self, connector: Connector, event: asyncio.Event) -> None:
+        self.connector = connector
+        self.event = event
+
+    async def connect(self, name: str, handler: Actuator | None) -> ProviderLink:
+        return _WatchedLink(await self.connector.connect(name, handler), self.event)
+
+
+class _WatchedLink:
+    """Passes everything to *link*; sets *event* once a publish went through."""
+
+    def __init__(self, link: ProviderLink, event: asyncio.Event) -> None:
+        self.link = link
+        self.event = event
+
+    async def claim(self, patterns: Iterable[str]) -> None:
+        await self.link.claim(patterns)
+
+    async def claim_values(self, patterns: Iterable[str]) -> None:
+        await self.link.claim_values(patterns)
+
+    async def claim_actuation(self, patterns: Iterable[str]) -> None:
+        await self.link.claim_actuation(patterns)
+
+    async def publish(self, values: Mapping[str, Any], *, timestamp: int | None = None) -> None:
+        await self.link.publish(values, timestamp=timestamp)
+        self.event.set()
+
+    async def close(self) -> None:
+        await self.link.close()
+
+
+def carmesh_overlay() -> Path:
+    """The packaged overlay of signals carmesh's vehicle providers publish that VSS lacks."""
+    return Path(str(resources.files("carmesh.vss") / "data" / "carmesh_overlay.yaml"))
+
+
+def load_catalog(settings: Settings) -> Catalog:
+    """The catalog a car with these settings serves: the release, the carmesh overlay when
+    a vehicle provider runs, then the user's overlays."""
+    if settings.vehicle == "none":
+        return Catalog.load(settings.vss, settings.overlays)
+    catalog = Catalog.load(settings.vss, [carmesh_overlay(), *settings.overlays])
+    base = catalog.name.split(" + ")[0]
+    extra = len(settings.overlays)
+    catalog.name = f"{base} + carmesh signals" + (
+        f" + {extra} overlay{'s' if extra > 1 else ''}" if extra else ""
+    )
+    return catalog
+
+
+def make_vehicle(settings: Settings, catalog: Catalog) -> VehicleProvider | None:
+    """The vehicle provider ``settings.vehicle`` names, or None for ``none``."""
+    if settings.vehicle == "sim":
+        from carmesh.vehicle.sim import SimulatedVehicle
+
+        return SimulatedVehicle(
+            scenario=settings.scenario,
+            time_scale=settings.time_scale,
+            seed=settings.seed,
+            catalog=catalog,
+        )
+    if settings.vehicle == "can":
+        from carmesh.vehicle.can import CanOptions, create_vehicle
+
+        assert settings.can_mapping is not None  # Settings.load checks it
+        return create_vehicle(
+            catalog,
+            CanOptions(
+                dbc=settings.can_dbc,
+                mapping=settings.can_mapping,
+                interface=settings.can_interface,
+                channel=settings.can_channel,
+                bus_options={"bitrate": settings.can_bitrate} if settings.can_bitrate else {},
+                replay=settings.can_replay,
+                replay_speed=settings.can_replay_speed or None,
+                replay_loop=settings.can_replay_loop,
+            ),
+        )
+    if settings.vehicle == "none":
+        return None
+    raise ConfigError(f"unknown vehicle provider {settings.vehicle!r}")
+
+
 class Runtime:
     """One running car: catalog, broker and services built from one :class:`Settings`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.catalog = Catalog.load(settings.vss, settings.overlays)
+        self.catalog = load_catalog(settings)
         self.broker = Broker(
             self.catalog,
             store=SignalStore(settings.database),
@@ -87,6 +230,9 @@ class Runtime:
                 insecure=settings.insecure,
             )
             self.services.append(self.grpc)
+        self.vehicle = make_vehicle(settings, self.catalog)
+        if self.vehicle is not None:
+            self.services.append(VehicleService(self.vehicle, self.broker))
         self._stop = asyncio.Event()
 
     def stop(self) -> None:

@@ -30,6 +30,10 @@ DEFAULT_PERSIST: tuple[str, ...] = (
 )
 
 
+#: Vehicle providers ``--vehicle`` accepts.
+VEHICLES = ("sim", "can", "none")
+
+
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("carmesh", appauthor=False))
 
@@ -58,6 +62,25 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    #: The vehicle provider: "sim" (a simulated EV), "can" (a CAN bus) or "none".
+    vehicle: str = "sim"
+    #: Simulated seconds per real second (the simulated vehicle).
+    time_scale: float = 1.0
+    #: Seed that makes a simulated run repeatable; None draws one (shown in the banner).
+    seed: int | None = None
+    #: Scenario file (YAML or TOML) the simulated vehicle follows; None: the default drive.
+    scenario: Path | None = None
+    #: CAN databases (DBC…) and the dbc2vss/vss2dbc mapping (``--vehicle can``).
+    can_dbc: list[Path] = field(default_factory=list)
+    can_mapping: Path | None = None
+    #: The python-can bus: interface name, channel, and bitrate where the interface needs it.
+    can_interface: str = "socketcan"
+    can_channel: str = "can0"
+    can_bitrate: int | None = None
+    #: Replay a log (candump, ASC…) instead of a bus, at this speed (0: as fast as possible).
+    can_replay: Path | None = None
+    can_replay_speed: float = 1.0
+    can_replay_loop: bool = False
 
     @property
     def database(self) -> Path:
@@ -98,6 +121,19 @@ class Settings:
             raise ConfigError("TLS needs both a certificate and a key (--tls-cert, --tls-key)")
         if settings.tls_client_ca is not None and settings.tls_cert is None:
             raise ConfigError("a TLS client CA needs a server certificate and key too")
+        if settings.vehicle not in VEHICLES:
+            raise ConfigError(
+                f"unknown vehicle {settings.vehicle!r}; choose one of {', '.join(VEHICLES)}"
+            )
+        if not 0 < settings.time_scale <= 10_000:
+            raise ConfigError("time_scale must be a number above 0 and at most 10000")
+        if settings.vehicle == "can" and (not settings.can_dbc or settings.can_mapping is None):
+            raise ConfigError(
+                "--vehicle can needs a CAN database and a mapping: "
+                "--can-dbc FILE --can-mapping FILE"
+            )
+        if settings.can_replay_speed < 0:
+            raise ConfigError("can_replay_speed must be 0 (as fast as possible) or more")
         return settings
 
 
@@ -134,6 +170,18 @@ def _flag(value: Any) -> bool:
     raise TypeError("expected true or false")
 
 
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError("expected a number")
+    return float(value)
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise TypeError("expected a whole number")
+    return int(value)
+
+
 def _seconds(value: Any) -> float:
     if isinstance(value, bool):
         raise TypeError("expected a number of seconds")
@@ -152,6 +200,18 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "tls_cert": _path,
     "tls_key": _path,
     "tls_client_ca": _path,
+    "vehicle": lambda v: _text(v).lower(),
+    "time_scale": _number,
+    "seed": _whole,
+    "scenario": _path,
+    "can_dbc": lambda v: [_path(p) for p in _list(v)],
+    "can_mapping": _path,
+    "can_interface": _text,
+    "can_channel": _text,
+    "can_bitrate": _whole,
+    "can_replay": _path,
+    "can_replay_speed": _number,
+    "can_replay_loop": _flag,
 }
 
 
@@ -174,6 +234,8 @@ def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["vss"] = env["CARMESH_VSS"]
     if env.get("CARMESH_OVERLAYS"):
         values["overlays"] = [p for p in env["CARMESH_OVERLAYS"].split(os.pathsep) if p]
+    if env.get("CARMESH_CAN_DBC"):
+        values["can_dbc"] = [p for p in env["CARMESH_CAN_DBC"].split(os.pathsep) if p]
     if env.get("CARMESH_PERSIST"):
         values["persist"] = env["CARMESH_PERSIST"].split()
     for key in (
@@ -184,6 +246,17 @@ def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
         "tls_cert",
         "tls_key",
         "tls_client_ca",
+        "vehicle",
+        "time_scale",
+        "seed",
+        "scenario",
+        "can_mapping",
+        "can_interface",
+        "can_channel",
+        "can_bitrate",
+        "can_replay",
+        "can_replay_speed",
+        "can_replay_loop",
     ):
         if env.get(f"CARMESH_{key.upper()}"):
             values[key] = env[f"CARMESH_{key.upper()}"]

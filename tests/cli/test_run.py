@@ -154,9 +154,14 @@ def test_run_prints_a_banner_and_stops_cleanly_on_a_signal(
 
     assert f"carmesh {__version__} — the car is running" in car.stdout[0]
     assert banner_line(car, "catalog") == (
-        "catalog   VSS 6.0: 1263 signals (490 sensors, 643 actuators, 130 attributes)"
+        "catalog   VSS 6.0 + carmesh signals: 1271 signals "
+        "(495 sensors, 646 actuators, 130 attributes)"
     )
     assert banner_line(car, "data") == f"data      {data}"
+    assert banner_line(car, "vehicle").startswith(
+        "vehicle   sim: Polestar 2 Long Range Dual Motor (2021), WLTC loop around Gothenburg, "
+        "real time, seed "
+    )
     assert (data / "signals.db").is_file(), "the broker opens its store before it is ready"
 
     started = time.monotonic()
@@ -172,9 +177,10 @@ def test_run_prints_a_banner_and_stops_cleanly_on_a_signal(
 
 
 def test_run_with_vss_4_loads_910_signals(start, tmp_path: Path) -> None:
-    car = start("--data-dir", tmp_path / "car", "--vss", "4.0")
+    car = start("--data-dir", tmp_path / "car", "--vss", "4.0", "--vehicle", "none")
     car.wait_for("Press Ctrl-C to stop.")
     assert banner_line(car, "catalog").startswith("catalog   VSS 4.0: 910 signals (")
+    assert banner_line(car, "vehicle") == "vehicle   none"
 
     car.proc.send_signal(signal.SIGTERM)
     stderr = car.finish()
@@ -188,7 +194,8 @@ def test_run_applies_an_overlay(start, tmp_path: Path) -> None:
     car = start("--data-dir", tmp_path / "car", "--overlay", overlay)
     car.wait_for("Press Ctrl-C to stop.")
     assert banner_line(car, "catalog") == (
-        "catalog   VSS 6.0 + 1 overlay: 1264 signals (490 sensors, 644 actuators, 130 attributes)"
+        "catalog   VSS 6.0 + carmesh signals + 1 overlay: 1272 signals "
+        "(495 sensors, 647 actuators, 130 attributes)"
     )
     car.proc.send_signal(signal.SIGTERM)
     assert car.finish() == ""
@@ -241,8 +248,8 @@ def assert_one_clear_error(result: subprocess.CompletedProcess[str], *fragments:
             "unknown datatype 'colour'",
         ),
         (
-            "Vehicle.Carmesh:\n  description: no type\n",
-            "Vehicle.Carmesh",
+            "Vehicle.Acme:\n  description: no type\n",
+            "Vehicle.Acme",
             "a new node needs a 'type'",
         ),
     ],

@@ -42,10 +42,16 @@ class RunningCar:
 
 @contextmanager
 def running_car(data_dir: Path, *args: str, timeout: float = 20.0) -> Iterator[RunningCar]:
-    """Run ``carmesh run --data-dir DATA --grpc 127.0.0.1:0 ARGS`` until the block ends."""
+    """Run ``carmesh run --data-dir DATA --grpc 127.0.0.1:0 ARGS`` until the block ends.
+
+    Without ``--vehicle`` in *args* the car runs with ``--vehicle none``: tests of the APIs
+    bring their own providers, which must be free to claim any signal.
+    """
     cmd = [CARMESH, "run", "--data-dir", str(data_dir)]
     if not any(a == "--grpc" for a in args):
         cmd += ["--grpc", "127.0.0.1:0"]
+    if not any(a == "--vehicle" or a.startswith("--vehicle=") for a in args):
+        cmd += ["--vehicle", "none"]
     cmd += list(args)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     process = subprocess.Popen(
