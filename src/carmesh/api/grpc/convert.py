@@ -30,17 +30,23 @@ _CARRIER: dict[DataType, str] = {
 }
 
 
+#: datatype -> (carrier field, is an array); computed once, looked up on every value.
+_FIELDS: dict[DataType, tuple[str, bool]] = {
+    t: (f"{_CARRIER[t.element]}_array" if t.is_array else _CARRIER[t.element], t.is_array)
+    for t in DataType
+}
+
+
 def carrier(datatype: DataType) -> str:
     """The protobuf field that carries *datatype* (``uint8[]`` → ``uint32_array``)."""
-    field = _CARRIER[datatype.element]
-    return f"{field}_array" if datatype.is_array else field
+    return _FIELDS[datatype][0]
 
 
 def fill(message: Any, node: Node, value: Any) -> None:
     """Set *value* (already valid for *node*) on a v2 ``Value`` or v1 ``Datapoint``."""
     assert node.datatype is not None
-    field = carrier(node.datatype)
-    if node.datatype.is_array:
+    field, is_array = _FIELDS[node.datatype]
+    if is_array:
         getattr(message, field).values.extend(value)
     else:
         setattr(message, field, value)

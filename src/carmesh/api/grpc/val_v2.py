@@ -40,6 +40,7 @@ class ValV2Servicer(val_pb2_grpc.VALServicer):  # type: ignore[misc]
         self.catalog = broker.catalog
         self.auth = auth
         self._subscriptions: set[Subscription] = set()
+        self._datapoints = messages.DatapointCache()
         self._providers: set[ProviderStream] = set()
         self._stopping = False
 
@@ -151,11 +152,16 @@ class ValV2Servicer(val_pb2_grpc.VALServicer):  # type: ignore[misc]
             await abort(context, exc)
         by_path = {n.path: n for n in nodes}
 
+        cache = self._datapoints
+
         def build(batch: dict[str, Datapoint | None] | Batch) -> Any:
             response = val_pb2.SubscribeResponse()
             entries = response.entries
             for path, dp in batch.items():
-                messages.fill_datapoint(entries[path], by_path[path], dp)
+                if dp is None:
+                    entries[path].SetInParent()
+                else:
+                    entries[path].CopyFrom(cache.message(by_path[path], dp))
             return response
 
         interval = request.filter.min_sample_interval.interval_ms
@@ -170,12 +176,17 @@ class ValV2Servicer(val_pb2_grpc.VALServicer):  # type: ignore[misc]
             await abort(context, exc)
         by_path = {n.path: n for n in nodes}
 
+        cache = self._datapoints
+
         def build(batch: dict[str, Datapoint | None] | Batch) -> Any:
             response = val_pb2.SubscribeByIdResponse()
             entries = response.entries
             for path, dp in batch.items():
                 node = by_path[path]
-                messages.fill_datapoint(entries[node.id], node, dp)
+                if dp is None:
+                    entries[node.id].SetInParent()
+                else:
+                    entries[node.id].CopyFrom(cache.message(node, dp))
             return response
 
         interval = request.filter.min_sample_interval.interval_ms

@@ -90,6 +90,27 @@ def fill_datapoint(message: Any, node: Node, datapoint: Datapoint | None) -> Non
     convert.fill(message.value, node, datapoint.value)
 
 
+class DatapointCache:
+    """Datapoint messages converted once per broker datapoint and shared by every subscriber
+    that receives it (the broker hands the same Datapoint object to each). Entries hold the
+    datapoint itself, so its id cannot be reused while cached; the cache is bounded."""
+
+    def __init__(self, size: int = 16_384) -> None:
+        self.size = size
+        self._items: dict[int, tuple[Datapoint, Any]] = {}
+
+    def message(self, node: Node, datapoint: Datapoint) -> Any:
+        hit = self._items.get(id(datapoint))
+        if hit is not None and hit[0] is datapoint:
+            return hit[1]
+        message = types_pb2.Datapoint()
+        fill_datapoint(message, node, datapoint)
+        if len(self._items) >= self.size:
+            self._items.clear()
+        self._items[id(datapoint)] = (datapoint, message)
+        return message
+
+
 def _fill_typed(message: Any, datatype: DataType, value: Any) -> None:
     field = convert.carrier(datatype)
     if datatype.is_array:
