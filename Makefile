@@ -10,9 +10,11 @@ VELOCITAS_VENV ?= .venv-velocitas
 VELOCITAS_STAMP := $(VELOCITAS_VENV)/.installed-$(VELOCITAS_SDK_VERSION)
 BENCH_STAMP := $(VENV)/.installed-bench
 MOSQUITTO := /usr/sbin/mosquitto
+# Debian's Chromium, which the browser tests drive through Playwright (no browser download).
+CHROMIUM := /usr/bin/chromium
 ARGS ?=
 
-.PHONY: run test lint typecheck unit bench bench-grpc clean
+.PHONY: run test lint typecheck unit chromium bench bench-grpc bench-hmi clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,13 +39,24 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(VELOCITAS_STAMP)
+unit: $(STAMP) $(VELOCITAS_STAMP) chromium
 	$(BIN)/pytest $(ARGS)
+
+chromium:
+	@test -x $(CHROMIUM) || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get update -qq && apt-get install -y -qq chromium; \
+		else echo "chromium is missing, so the browser tests will be skipped:" \
+			"sudo apt-get install chromium"; fi; }
 
 test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/broker_core.py
+
+bench-hmi: $(STAMP) chromium
+	$(BIN)/python benchmarks/hmi_latency.py $(ARGS)
 
 # The gRPC benchmark's peers and options: Mosquitto (Debian), paho-mqtt, uvloop, py-spy.
 $(BENCH_STAMP): $(STAMP)

@@ -82,13 +82,22 @@ def run(
             help="KUKSA/Velocitas gRPC address HOST:PORT (default 127.0.0.1:55555; 'off').",
         ),
     ] = None,
+    http: Annotated[
+        str | None,
+        typer.Option(
+            "--http",
+            help="HMI pages, JSON API and WebSocket HOST:PORT (default 127.0.0.1:8080; 'off').",
+        ),
+    ] = None,
     jwt_public_key: Annotated[
         Path | None,
         typer.Option("--jwt-public-key", help="PEM public key verifying bearer tokens."),
     ] = None,
     insecure: Annotated[
         bool | None,
-        typer.Option("--insecure", help="Allow a non-loopback address without tokens."),
+        typer.Option(
+            "--insecure", help="Allow non-loopback addresses: gRPC without tokens, and the HMI."
+        ),
     ] = None,
     tls_cert: Annotated[
         Path | None, typer.Option("--tls-cert", help="TLS server certificate (PEM).")
@@ -148,7 +157,7 @@ def run(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
 ) -> None:
-    """Start the car: the signal broker, its gRPC API and the vehicle. Ctrl-C stops it."""
+    """Start the car: the signal broker, its gRPC API, the vehicle and the HMI. Ctrl-C stops it."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -161,6 +170,7 @@ def run(
         vss=vss,
         overlays=overlay,
         grpc=grpc,
+        http=http,
         jwt_public_key=jwt_public_key,
         insecure=insecure,
         tls_cert=tls_cert,
@@ -199,6 +209,8 @@ def run(
                 f"  grpc      {rt.grpc.address} (kuksa.val.v2, kuksa.val.v1, sdv.databroker.v1; "
                 f"{transport}, {security})"
             )
+        if rt.hmi is not None:
+            lines.append(f"  http      {rt.hmi.url}")
         vehicle_line = rt.vehicle.description if rt.vehicle is not None else "none"
         lines += [
             f"  vehicle   {vehicle_line}",
@@ -406,6 +418,167 @@ def fault_clear(
     client = FaultClient(_fault_address(broker, config), token)
     done = asyncio.run(client.clear(kind, wheel=wheel, code=code))
     console.print(done, markup=False, highlight=False)
+
+
+provider_app = typer.Typer(
+    help="Run the simulated car or a CAN bus as a provider of a running broker "
+    "(kuksa.val.v2 provider stream).",
+    no_args_is_help=True,
+)
+app.add_typer(provider_app, name="provider")
+
+ProviderBrokerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--broker", help="The broker's gRPC address HOST:PORT (default: the grpc setting)."
+    ),
+]
+TokenFileOpt = Annotated[
+    Path | None, typer.Option("--token-file", help="File holding the bearer token.")
+]
+TlsCaOpt = Annotated[
+    Path | None,
+    typer.Option("--tls-ca", help="Root certificate (PEM) that signed the broker's TLS one."),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")]
+
+
+def _provide(
+    kind: str,
+    broker: str | None,
+    token: str | None,
+    token_file: Path | None,
+    tls_ca: Path | None,
+    config: Path | None,
+    verbose: bool,
+    **options: Any,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from carmesh.vehicle.remote_run import RemoteVehicle, broker_address, read_token
+
+    settings = Settings.load(config, vehicle=kind, **options)
+    remote = RemoteVehicle(
+        settings,
+        broker_address(broker, settings),
+        token=read_token(token, token_file),
+        tls_ca=tls_ca,
+    )
+
+    def ready(provider: RemoteVehicle) -> None:
+        assert provider.vehicle is not None
+        for line in (
+            f"carmesh {__version__} — providing to the broker at {provider.address}",
+            f"  vehicle   {provider.vehicle.description}",
+            "Press Ctrl-C to stop.",
+        ):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        sys.stdout.flush()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await remote.run(stop, ready)
+
+    asyncio.run(main())
+    console.print("carmesh provider stopped.")
+
+
+@provider_app.command("sim")
+def provider_sim(
+    broker: ProviderBrokerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    tls_ca: TlsCaOpt = None,
+    time_scale: Annotated[
+        float | None,
+        typer.Option("--time-scale", help="Simulated seconds per real second (default 1)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Make the simulated drive repeatable.")
+    ] = None,
+    scenario: Annotated[
+        Path | None,
+        typer.Option("--scenario", help="Scenario file (YAML/TOML) the simulated car follows."),
+    ] = None,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Drive the simulated car as a provider of the broker at --broker. Ctrl-C stops it."""
+    _provide(
+        "sim",
+        broker,
+        token,
+        token_file,
+        tls_ca,
+        config,
+        verbose,
+        time_scale=time_scale,
+        seed=seed,
+        scenario=scenario,
+    )
+
+
+@provider_app.command("can")
+def provider_can(
+    broker: ProviderBrokerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    tls_ca: TlsCaOpt = None,
+    can_dbc: Annotated[
+        list[Path] | None,
+        typer.Option("--can-dbc", help="CAN database (DBC, KCD, ARXML); repeatable."),
+    ] = None,
+    can_mapping: Annotated[
+        Path | None,
+        typer.Option("--can-mapping", help="dbc2vss/vss2dbc mapping file (docs/can-mapping.md)."),
+    ] = None,
+    can_interface: Annotated[
+        str | None,
+        typer.Option("--can-interface", help="python-can interface (socketcan, virtual, pcan…)."),
+    ] = None,
+    can_channel: Annotated[
+        str | None, typer.Option("--can-channel", help="CAN channel (default can0).")
+    ] = None,
+    can_bitrate: Annotated[
+        int | None, typer.Option("--can-bitrate", help="Bitrate, where the interface sets it.")
+    ] = None,
+    can_replay: Annotated[
+        Path | None,
+        typer.Option("--can-replay", help="Replay a candump/ASC log instead of reading a bus."),
+    ] = None,
+    can_replay_speed: Annotated[
+        float | None,
+        typer.Option("--can-replay-speed", help="Replay speed, 1 = recorded pace, 0 = flat out."),
+    ] = None,
+    can_replay_loop: Annotated[
+        bool | None, typer.Option("--can-replay-loop", help="Replay the log again and again.")
+    ] = None,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Feed a CAN bus (or a log replay) to the broker at --broker. Ctrl-C stops it."""
+    _provide(
+        "can",
+        broker,
+        token,
+        token_file,
+        tls_ca,
+        config,
+        verbose,
+        can_dbc=can_dbc,
+        can_mapping=can_mapping,
+        can_interface=can_interface,
+        can_channel=can_channel,
+        can_bitrate=can_bitrate,
+        can_replay=can_replay,
+        can_replay_speed=can_replay_speed,
+        can_replay_loop=can_replay_loop,
+    )
 
 
 def main() -> None:

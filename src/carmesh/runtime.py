@@ -18,6 +18,7 @@ from carmesh.api.grpc.server import GrpcServer, TlsFiles
 from carmesh.api.tokens import TokenVerifier
 from carmesh.broker import Broker, Principal, SignalStore
 from carmesh.errors import ConfigError
+from carmesh.hmi import HmiServer
 from carmesh.settings import Settings
 from carmesh.vehicle import (
     Actuator,
@@ -233,6 +234,10 @@ class Runtime:
         self.vehicle = make_vehicle(settings, self.catalog)
         if self.vehicle is not None:
             self.services.append(VehicleService(self.vehicle, self.broker))
+        self.hmi: HmiServer | None = None
+        if settings.http.lower() != "off":
+            self.hmi = HmiServer(self.broker, settings.http, insecure=settings.insecure)
+            self.services.append(self.hmi)
         self._stop = asyncio.Event()
 
     def stop(self) -> None:

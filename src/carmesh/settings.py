@@ -54,9 +54,13 @@ class Settings:
     actuation_timeout: float = 5.0
     #: Where the KUKSA/Velocitas gRPC API listens ("HOST:PORT", port 0 picks one; "off").
     grpc: str = "127.0.0.1:55555"
+    #: Where the HMI's pages, JSON API and WebSocket listen ("HOST:PORT", port 0 picks one;
+    #: "off").
+    http: str = "127.0.0.1:8080"
     #: PEM public key that verifies bearer tokens; None accepts every caller.
     jwt_public_key: Path | None = None
-    #: Serve without tokens on a non-loopback address (refused otherwise).
+    #: Serve gRPC without tokens, or the HMI (which has none), on a non-loopback address
+    #: (refused otherwise).
     insecure: bool = False
     #: TLS server certificate and key (PEM); with a client CA, clients must present certificates.
     tls_cert: Path | None = None
@@ -129,7 +133,7 @@ class Settings:
             raise ConfigError("time_scale must be a number above 0 and at most 10000")
         if settings.vehicle == "can" and (not settings.can_dbc or settings.can_mapping is None):
             raise ConfigError(
-                "--vehicle can needs a CAN database and a mapping: "
+                "the CAN provider needs a CAN database and a mapping: "
                 "--can-dbc FILE --can-mapping FILE"
             )
         if settings.can_replay_speed < 0:
@@ -195,6 +199,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "persist": lambda v: [_text(p) for p in _list(v)],
     "actuation_timeout": _seconds,
     "grpc": _text,
+    "http": _text,
     "jwt_public_key": _path,
     "insecure": _flag,
     "tls_cert": _path,
@@ -241,6 +246,7 @@ def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
     for key in (
         "actuation_timeout",
         "grpc",
+        "http",
         "jwt_public_key",
         "insecure",
         "tls_cert",

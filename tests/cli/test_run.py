@@ -38,13 +38,14 @@ Vehicle.Carmesh.AmbientLight.Hue:
 
 def environment(columns: int | None = 500) -> dict[str, str]:
     """The test's environment without carmesh settings, with a fixed terminal width and the
-    gRPC API on a port of the system's choosing (tests run side by side)."""
+    gRPC API and the HMI on ports of the system's choosing (tests run side by side)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("CARMESH_") and k not in ("COLUMNS", "LINES")
     }
     env["CARMESH_GRPC"] = "127.0.0.1:0"
+    env["CARMESH_HTTP"] = "127.0.0.1:0"
     if columns is not None:
         env["COLUMNS"] = str(columns)
     return env

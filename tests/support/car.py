@@ -16,6 +16,7 @@ from pathlib import Path
 
 CARMESH = str(Path(sys.executable).parent / "carmesh")
 _GRPC = re.compile(r"^\s*grpc\s+(\S+)\s")
+_HTTP = re.compile(r"^\s*http\s+(http://\S+)")
 
 
 @dataclass
@@ -23,6 +24,8 @@ class RunningCar:
     process: subprocess.Popen[str]
     data_dir: Path
     grpc_address: str = ""
+    #: The HMI's base URL, ``http://127.0.0.1:PORT`` ("" with ``--http off``).
+    http_url: str = ""
     output: list[str] = field(default_factory=list)
 
     @property
@@ -42,7 +45,8 @@ class RunningCar:
 
 @contextmanager
 def running_car(data_dir: Path, *args: str, timeout: float = 20.0) -> Iterator[RunningCar]:
-    """Run ``carmesh run --data-dir DATA --grpc 127.0.0.1:0 ARGS`` until the block ends.
+    """Run ``carmesh run --data-dir DATA --grpc 127.0.0.1:0 --http 127.0.0.1:0 ARGS`` until
+    the block ends.
 
     Without ``--vehicle`` in *args* the car runs with ``--vehicle none``: tests of the APIs
     bring their own providers, which must be free to claim any signal.
@@ -50,6 +54,8 @@ def running_car(data_dir: Path, *args: str, timeout: float = 20.0) -> Iterator[R
     cmd = [CARMESH, "run", "--data-dir", str(data_dir)]
     if not any(a == "--grpc" for a in args):
         cmd += ["--grpc", "127.0.0.1:0"]
+    if not any(a == "--http" or a.startswith("--http=") for a in args):
+        cmd += ["--http", "127.0.0.1:0"]
     if not any(a == "--vehicle" or a.startswith("--vehicle=") for a in args):
         cmd += ["--vehicle", "none"]
     cmd += list(args)
@@ -67,6 +73,9 @@ def running_car(data_dir: Path, *args: str, timeout: float = 20.0) -> Iterator[R
             match = _GRPC.match(line)
             if match:
                 car.grpc_address = match.group(1)
+            match = _HTTP.match(line)
+            if match:
+                car.http_url = match.group(1)
             if "Press Ctrl-C to stop." in line:
                 ready.set()
         ready.set()

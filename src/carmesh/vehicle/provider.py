@@ -4,8 +4,9 @@ A vehicle provider owns the car's signals: it claims them, publishes their value
 out actuations of the actuators it claimed. It never reaches into the broker; it talks to it
 only through a :class:`ProviderLink` obtained from a :class:`Connector`. The same provider can
 therefore run in-process (:class:`InProcessConnector`, the default of ``carmesh run``) or in a
-separate process over the KUKSA ``kuksa.val.v2`` provider stream (a connector whose link sends
-``ProvideSignal``/``ProvideActuation``/``PublishValues`` requests), without changing a line.
+separate process over the KUKSA ``kuksa.val.v2`` provider stream
+(:class:`carmesh.vehicle.grpc_link.GrpcConnector`, ``carmesh provider``), without changing a
+line.
 
 Writing a provider::
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
-import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 
+from carmesh.api.address import is_loopback, parse_address
 from carmesh.api.grpc.auth import GrpcAuth
 from carmesh.broker import Broker
 from carmesh.errors import ConfigError
@@ -26,6 +27,8 @@ ADAPTERS = (
 )
 DEFAULT_PORT = 55555  # the KUKSA databroker's port
 
+__all__ = ["ADAPTERS", "DEFAULT_PORT", "GrpcServer", "TlsFiles", "is_loopback", "parse_address"]
+
 _OPTIONS = [
     ("grpc.so_reuseport", 0),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
@@ -37,30 +40,6 @@ _OPTIONS = [
     ("grpc.server.max_pending_requests", 16_384),
     ("grpc.server.max_pending_requests_hard_limit", 32_768),
 ]
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:55555`` for IPv6) → (host, port); ConfigError when malformed."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host:
-        raise ConfigError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:55555)")
-    host = host.removeprefix("[").removesuffix("]")
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ConfigError(f"{text!r}: the port must be a number") from None
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"{text!r}: the port must be 0..65535")
-    return host, port
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -147,5 +126,8 @@ class GrpcServer:
         if self._server is not None:
             for close in self._closers:
                 await close()
+            if self._closers:
+                # Let the ended handlers send their UNAVAILABLE before the core shuts down.
+                await asyncio.sleep(0.05)
             await self._server.stop(grace=0.5)
             self._server = None

@@ -24,7 +24,7 @@ from carmesh.errors import (
     Unauthenticated,
 )
 from carmesh.vss.catalog import Catalog
-from carmesh.vss.model import DataType, Node
+from carmesh.vss.model import DataType, Node, NodeType
 
 #: The databroker refuses longer paths (``MAX_REQUEST_PATH_LENGTH``).
 MAX_PATH_LENGTH = 1000
@@ -140,6 +140,47 @@ def fill_metadata(message: Any, node: Node) -> None:
         _fill_typed(message.max, element, node.max)
     if node.allowed is not None:
         _fill_typed(message.allowed_values, DataType(f"{element.value}[]"), node.allowed)
+
+
+_NODE_TYPES = {
+    types_pb2.ENTRY_TYPE_SENSOR: NodeType.SENSOR,
+    types_pb2.ENTRY_TYPE_ACTUATOR: NodeType.ACTUATOR,
+    types_pb2.ENTRY_TYPE_ATTRIBUTE: NodeType.ATTRIBUTE,
+}
+_DATA_TYPES = {datatype.value: datatype for datatype in DataType}
+
+
+def node_of_metadata(message: Any) -> Node | None:
+    """The leaf a ``Metadata`` describes (the inverse of :func:`fill_metadata`), with the
+    sender's id; None for what carmesh cannot carry (timestamps, no type or path)."""
+    name = types_pb2.DataType.Name(message.data_type).removeprefix("DATA_TYPE_").lower()
+    name = name.removesuffix("_array") + ("[]" if name.endswith("_array") else "")
+    node_type = _NODE_TYPES.get(message.entry_type)
+    datatype = _DATA_TYPES.get(name)
+    if node_type is None or datatype is None or not message.path:
+        return None
+
+    def held(field: str) -> Any:
+        return (
+            convert.extract(getattr(message, field), "typed_value")
+            if message.HasField(field)
+            else None
+        )
+
+    allowed = held("allowed_values")
+    return Node(
+        id=message.id,
+        path=message.path,
+        type=node_type,
+        description=message.description,
+        datatype=datatype,
+        unit=message.unit or None,
+        min=held("min"),
+        max=held("max"),
+        allowed=tuple(allowed) if allowed else None,
+        comment=message.comment or None,
+        deprecation=message.deprecation or None,
+    )
 
 
 def error_of(exc: CarmeshError) -> Any:

@@ -116,6 +116,17 @@ class SimulatedVehicle(VehicleProvider):
         everything = {**attribute_values(self.car), **self._all_values()}
         values_only = [p for p in self._filter(list(everything)) if p not in set(actuators)]
         self._known = set(actuators) | set(values_only)
+        missing = sorted((set(everything) | set(self.car.actuators)) - self._known)
+        if missing and self.catalog is not None:
+            shown = ", ".join(missing[:3]) + (
+                f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            )
+            log.info(
+                "%s lacks %d of the simulator's signals; leaving them out: %s",
+                self.catalog.name,
+                len(missing),
+                shown,
+            )
         if actuators:
             await link.claim(actuators)
         await link.claim_values(values_only)

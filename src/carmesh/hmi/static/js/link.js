@@ -1,0 +1,236 @@
+/**
+ * The page's link to the car: one WebSocket to `/ws` (docs/hmi-protocol.md).
+ *
+ * - `subscribe(paths, callback)` — paths or KUKSA patterns; `callback(values)` receives
+ *   `{path: value}` for the signals that changed (and, at once, the ones already known).
+ *   Returns a function that ends the subscription.
+ * - `actuate(targets)` — a Promise that resolves once the providers accepted, and rejects
+ *   with a {@link LinkError} carrying the server's code and sentence (an interlock refusal,
+ *   a value out of range, no provider, or `offline` while the link is down).
+ * - events: `status` (detail: "connecting" | "open" | "closed") and `driving` (detail: the
+ *   driving state with its distraction rules).
+ *
+ * The link reconnects by itself with exponential backoff (0.25 s doubling to 5 s, ±20 %
+ * jitter, back to 0.25 s once the server sends something) and subscribes again to
+ * everything it had; values seen before stay in the cache.
+ */
+
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_MAX_MS = 5000;
+const ACTUATE_TIMEOUT_MS = 10000;
+
+/** An error the server (or the link itself) reported: `code`, `message`, `path`. */
+export class LinkError extends Error {
+  constructor({ code = "unavailable", message = "", path = null } = {}) {
+    super(message || code);
+    this.name = "LinkError";
+    this.code = code;
+    this.path = path;
+  }
+}
+
+/**
+ * Does a KUKSA pattern select `path`? As the broker's `carmesh.vss.glob`: "" selects
+ * everything, a plain path that signal or everything below that branch, `*` exactly one
+ * component, `**` zero or more (one or more at the end of a pattern).
+ */
+export function matches(pattern, path) {
+  if (pattern === "") return true;
+  if (!pattern.includes("*")) {
+    return path === pattern || path.startsWith(pattern + ".");
+  }
+  const want = pattern.split(".");
+  const have = path.split(".");
+  const walk = (i, j) => {
+    if (i === want.length) return j === have.length;
+    if (want[i] === "**") {
+      const least = i === want.length - 1 ? 1 : 0;
+      for (let k = j + least; k <= have.length; k++) if (walk(i + 1, k)) return true;
+      return false;
+    }
+    if (j === have.length) return false;
+    return (want[i] === "*" || want[i] === have[j]) && walk(i + 1, j + 1);
+  };
+  return walk(0, 0);
+}
+
+function defaultUrl() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
+}
+
+export class Link extends EventTarget {
+  constructor(url = defaultUrl()) {
+    super();
+    this.url = url;
+    this.status = "closed";
+    /** Latest value per signal path. */
+    this.values = new Map();
+    /** The latest driving state, or null before the server sent one. */
+    this.driving = null;
+    this._socket = null;
+    this._subs = new Set();
+    this._counts = new Map();
+    this._pending = new Map();
+    this._nextId = 1;
+    this._delay = BACKOFF_FIRST_MS;
+    this._timer = null;
+    this._stopped = false;
+  }
+
+  connect() {
+    this._stopped = false;
+    if (this._socket) return this;
+    this._setStatus("connecting");
+    const socket = new WebSocket(this.url);
+    this._socket = socket;
+    socket.addEventListener("open", () => {
+      this._setStatus("open");
+      const paths = [...this._counts.keys()];
+      if (paths.length) this._send({ type: "subscribe", paths });
+    });
+    socket.addEventListener("message", (event) => this._receive(event.data));
+    socket.addEventListener("close", () => this._closed(socket));
+    return this;
+  }
+
+  /** Close for good (no reconnect); pending actuations fail. */
+  close() {
+    this._stopped = true;
+    clearTimeout(this._timer);
+    if (this._socket) this._socket.close();
+  }
+
+  subscribe(paths, callback) {
+    const sub = { paths: [...paths], callback };
+    this._subs.add(sub);
+    const fresh = [];
+    for (const path of sub.paths) {
+      const n = this._counts.get(path) || 0;
+      this._counts.set(path, n + 1);
+      if (n === 0) fresh.push(path);
+    }
+    if (fresh.length && this.status === "open") this._send({ type: "subscribe", paths: fresh });
+    const known = {};
+    for (const [path, value] of this.values) {
+      if (sub.paths.some((p) => matches(p, path))) known[path] = value;
+    }
+    if (Object.keys(known).length) queueMicrotask(() => this._subs.has(sub) && callback(known));
+    return () => this._unsubscribe(sub);
+  }
+
+  /** The cached value of one signal path (undefined when none was seen). */
+  get(path) {
+    return this.values.get(path);
+  }
+
+  actuate(targets) {
+    if (this.status !== "open") {
+      return Promise.reject(new LinkError({ code: "offline" }));
+    }
+    const id = this._nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this._pending.delete(id);
+        reject(new LinkError({ code: "timeout" }));
+      }, ACTUATE_TIMEOUT_MS);
+      this._pending.set(id, { resolve, reject, timer });
+      this._send({ type: "actuate", id, targets });
+    });
+  }
+
+  _unsubscribe(sub) {
+    if (!this._subs.delete(sub)) return;
+    const gone = [];
+    for (const path of sub.paths) {
+      const n = (this._counts.get(path) || 1) - 1;
+      if (n <= 0) {
+        this._counts.delete(path);
+        gone.push(path);
+      } else {
+        this._counts.set(path, n);
+      }
+    }
+    if (gone.length && this.status === "open") this._send({ type: "unsubscribe", paths: gone });
+  }
+
+  _send(message) {
+    if (this._socket && this._socket.readyState === WebSocket.OPEN) {
+      this._socket.send(JSON.stringify(message));
+    }
+  }
+
+  _receive(text) {
+    // A server that answers is healthy: the next outage starts the backoff afresh. (Not on
+    // "open": one that accepts and drops every connection must not be hammered.)
+    this._delay = BACKOFF_FIRST_MS;
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (frame.type === "values") {
+      this._deliver(frame.values || {});
+    } else if (frame.type === "driving") {
+      this.driving = frame.state;
+      this.dispatchEvent(new CustomEvent("driving", { detail: frame.state }));
+    } else if (frame.type === "result") {
+      const pending = this._pending.get(frame.id);
+      if (!pending) return;
+      this._pending.delete(frame.id);
+      clearTimeout(pending.timer);
+      if (frame.ok) pending.resolve();
+      else pending.reject(new LinkError(frame.error));
+    } else if (frame.type === "error") {
+      this.dispatchEvent(new CustomEvent("error", { detail: new LinkError(frame.error) }));
+    }
+  }
+
+  _deliver(raw) {
+    const changed = {};
+    for (const [path, datapoint] of Object.entries(raw)) {
+      const value = datapoint === null ? null : datapoint.value;
+      this.values.set(path, value);
+      changed[path] = value;
+    }
+    const paths = Object.keys(changed);
+    for (const sub of this._subs) {
+      let mine = null;
+      for (const path of paths) {
+        if (sub.paths.some((p) => matches(p, path))) (mine ||= {})[path] = changed[path];
+      }
+      if (mine) {
+        try {
+          sub.callback(mine);
+        } catch (error) {
+          reportError(error);
+        }
+      }
+    }
+  }
+
+  _closed(socket) {
+    if (this._socket !== socket) return;
+    this._socket = null;
+    this._setStatus("closed");
+    for (const { reject, timer } of this._pending.values()) {
+      clearTimeout(timer);
+      reject(new LinkError({ code: "offline" }));
+    }
+    this._pending.clear();
+    if (this._stopped) return;
+    const wait = this._delay * (0.8 + Math.random() * 0.4);
+    this._delay = Math.min(this._delay * 2, BACKOFF_MAX_MS);
+    this._timer = setTimeout(() => this.connect(), wait);
+  }
+
+  _setStatus(status) {
+    if (status === this.status) return;
+    this.status = status;
+    this.dispatchEvent(new CustomEvent("status", { detail: status }));
+  }
+}
+
+/** The one link every component of a page shares. */
+export const link = new Link();

@@ -1,0 +1,307 @@
+"""The HMI's WebSocket ``/ws`` (``docs/hmi-protocol.md``): subscriptions, actuations and the
+driving state, one :class:`HmiSocket` per connection.
+
+Flow control. The broker pushes into bounded, conflating subscriptions and never waits; one
+task per subscription drains it into this connection's *pending* map (latest datapoint per
+signal, so at most one entry per subscribed signal). A single writer task sends what is
+pending as one ``values`` frame at most every :data:`FRAME_INTERVAL` seconds (≤ 30 frames/s);
+while a slow client holds the writer in ``send``, new updates keep folding into the map. So a
+slow or dead client costs bounded memory and never delays the broker, other clients or this
+client's replies beyond its own socket. Replies (``result``, ``error``) and ``driving`` frames
+are not rate-limited; reading pauses while too many replies wait to be sent or too many
+actuations are in flight, which pushes back on a client that floods requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from carmesh.broker import Datapoint, Subscription
+from carmesh.errors import CarmeshError, InvalidArgument
+from carmesh.hmi.context import HmiContext, context_of
+from carmesh.hmi.status import carmesh_error_json
+from carmesh.hmi.wire import datapoint_json
+from carmesh.rules.distraction import DrivingState
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two ``values`` frames to one client (about 30 frames per second).
+FRAME_INTERVAL = 1 / 30
+#: Replies that may wait for the writer before the connection stops reading.
+MAX_QUEUED_REPLIES = 64
+#: Actuations one connection may have in flight before it stops reading.
+MAX_ACTUATIONS = 16
+
+
+def _encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def values_frame(batch: dict[str, Datapoint]) -> str:
+    return _encode(
+        {"type": "values", "values": {path: datapoint_json(dp) for path, dp in batch.items()}}
+    )
+
+
+def driving_frame(state: DrivingState) -> str:
+    return _encode({"type": "driving", "state": state.as_json()})
+
+
+class HmiSocket:
+    """One WebSocket client: its subscriptions, pending updates and replies."""
+
+    def __init__(self, websocket: WebSocket, context: HmiContext) -> None:
+        self.websocket = websocket
+        self.broker = context.broker
+        self.principal = context.principal
+        self.watcher = context.watcher
+        #: Leaf paths the client subscribed to and has not unsubscribed from.
+        self._wanted: set[str] = set()
+        #: Open broker subscriptions with the task draining each, and the paths they cover.
+        self._subscriptions: dict[Subscription, asyncio.Task[None]] = {}
+        self._covered: set[str] = set()
+        #: Updates not sent yet, latest per signal; timestamps of the newest sent or pending.
+        self._pending: dict[str, Datapoint] = {}
+        self._newest: dict[str, int] = {}
+        self._flush_now = False
+        self._driving: DrivingState | None = None
+        self._replies: deque[str] = deque()
+        self._room = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._next_values = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._actuations: set[asyncio.Task[None]] = set()
+        self._actuation_slots = asyncio.Semaphore(MAX_ACTUATIONS)
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until either side closes it."""
+        await self.websocket.accept()
+        remove = self.watcher.listen(self._on_driving)
+        self._on_driving(self.watcher.state)
+        writer = asyncio.create_task(self._write(), name="hmi-ws-writer")
+        reader = asyncio.create_task(self._read(), name="hmi-ws-reader")
+        try:
+            done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                exc = None if task.cancelled() else task.exception()
+                if isinstance(exc, OSError | RuntimeError | WebSocketDisconnect):
+                    log.debug("a WebSocket client went away: %r", exc)
+                elif exc is not None:
+                    log.error("a WebSocket connection failed", exc_info=exc)
+        finally:
+            remove()
+            for task in (writer, reader, *self._actuations, *self._subscriptions.values()):
+                task.cancel()
+            for subscription in self._subscriptions:
+                subscription.close()
+            if self._timer is not None:
+                self._timer.cancel()
+            tasks = (writer, reader, *self._actuations, *self._subscriptions.values())
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.websocket.close()
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                self._reply_error(InvalidArgument("send JSON text frames, not binary ones"))
+            else:
+                await self._handle(text)
+            while len(self._replies) >= MAX_QUEUED_REPLIES:
+                self._room.clear()
+                await self._room.wait()
+
+    async def _handle(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError as exc:
+            self._reply_error(InvalidArgument(f"the frame is not valid JSON: {exc}"))
+            return
+        if not isinstance(message, dict):
+            self._reply_error(InvalidArgument("a frame must be a JSON object with a type"))
+            return
+        kind = message.get("type")
+        try:
+            if kind == "subscribe":
+                self._subscribe(_paths(message))
+            elif kind == "unsubscribe":
+                self._unsubscribe(_paths(message))
+            elif kind == "actuate":
+                await self._start_actuation(message)
+            else:
+                raise InvalidArgument(
+                    f"unknown frame type {kind!r}; use subscribe, unsubscribe or actuate"
+                )
+        except CarmeshError as exc:
+            self._reply_error(exc)
+
+    # -- subscriptions --------------------------------------------------------------------
+
+    def _subscribe(self, patterns: list[str]) -> None:
+        """Add *patterns* to the subscription and queue their current values at once.
+
+        Each pattern stands alone: one that selects nothing or is not readable gets an
+        ``error`` frame and the others are subscribed, so a page written for a richer
+        catalog still shows what this car has.
+        """
+        current: dict[str, Datapoint | None] = {}
+        for pattern in patterns:
+            try:
+                current.update(self.broker.get_many(self.principal, [pattern]))
+            except CarmeshError as exc:
+                self._reply_error(exc)
+        if not current:
+            return
+        missing = [path for path in current if path not in self._covered]
+        if missing:
+            subscription = self.broker.subscribe(self.principal, missing, initial=False)
+            self._covered.update(missing)
+            self._subscriptions[subscription] = asyncio.create_task(
+                self._follow(subscription), name="hmi-ws-subscription"
+            )
+        self._wanted.update(current)
+        fresh = {path: dp for path, dp in current.items() if dp is not None}
+        if not fresh:
+            self._reply({"type": "values", "values": {}})
+            return
+        self._merge(fresh)
+        self._flush_now = True
+        self._wake.set()
+
+    def _unsubscribe(self, patterns: list[str]) -> None:
+        """Stop sending the signals *patterns* select; close subscriptions left unused."""
+        dropped: set[str] = set()
+        for pattern in patterns:
+            dropped.update(node.path for node in self.broker.catalog.resolve(pattern))
+        self._wanted -= dropped
+        for path in dropped:
+            self._pending.pop(path, None)
+            self._newest.pop(path, None)
+        for subscription in [s for s in self._subscriptions if s.closed or self._unused(s)]:
+            self._subscriptions.pop(subscription).cancel()
+            subscription.close()
+            self._covered.difference_update(node.path for node in subscription.nodes)
+
+    def _unused(self, subscription: Subscription) -> bool:
+        return not any(node.path in self._wanted for node in subscription.nodes)
+
+    async def _follow(self, subscription: Subscription) -> None:
+        async for batch in subscription:
+            self._merge(batch)
+
+    def _merge(self, batch: dict[str, Datapoint]) -> None:
+        wanted, pending, newest = self._wanted, self._pending, self._newest
+        added = False
+        for path, dp in batch.items():
+            if path not in wanted:
+                continue
+            seen = newest.get(path)
+            if seen is not None and dp.timestamp < seen:
+                continue  # older than what the client has or will get
+            newest[path] = dp.timestamp
+            pending[path] = dp
+            added = True
+        if added:
+            self._wake.set()
+
+    # -- actuation ------------------------------------------------------------------------
+
+    async def _start_actuation(self, message: dict[str, Any]) -> None:
+        ident = message.get("id")
+        if isinstance(ident, bool) or (ident is not None and not isinstance(ident, int | str)):
+            raise InvalidArgument("an actuate frame's id must be a number or a string")
+        targets = message.get("targets")
+        if not isinstance(targets, dict) or not targets:
+            error = InvalidArgument('an actuate frame needs "targets": {"PATH": VALUE, …}')
+            if ident is None:
+                raise error
+            self._reply({"type": "result", "id": ident, "ok": False, **_error_of(error)})
+            return
+        await self._actuation_slots.acquire()
+        task = asyncio.create_task(self._actuate(ident, targets), name="hmi-ws-actuate")
+        self._actuations.add(task)
+        task.add_done_callback(self._actuation_done)
+
+    def _actuation_done(self, task: asyncio.Task[None]) -> None:
+        self._actuations.discard(task)
+        self._actuation_slots.release()
+
+    async def _actuate(self, ident: int | str | None, targets: dict[str, Any]) -> None:
+        try:
+            await self.broker.actuate(self.principal, targets)
+        except CarmeshError as exc:
+            self._reply({"type": "result", "id": ident, "ok": False, **_error_of(exc)})
+        else:
+            self._reply({"type": "result", "id": ident, "ok": True})
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _on_driving(self, state: DrivingState) -> None:
+        self._driving = state
+        self._wake.set()
+
+    def _reply(self, frame: dict[str, Any]) -> None:
+        self._replies.append(_encode(frame))
+        self._wake.set()
+
+    def _reply_error(self, exc: CarmeshError) -> None:
+        self._reply({"type": "error", **_error_of(exc)})
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._wake.set()
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        send = self.websocket.send_text
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._replies:
+                await send(self._replies.popleft())
+                self._room.set()
+            if self._driving is not None:
+                state, self._driving = self._driving, None
+                await send(driving_frame(state))
+            if not self._pending:
+                continue
+            now = loop.time()
+            if now < self._next_values and not self._flush_now:
+                if self._timer is None:
+                    self._timer = loop.call_at(self._next_values, self._on_timer)
+                continue
+            batch, self._pending = self._pending, {}
+            self._flush_now = False
+            self._next_values = now + FRAME_INTERVAL
+            await send(values_frame(batch))
+
+
+def _paths(message: dict[str, Any]) -> list[str]:
+    paths = message.get("paths")
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
+        raise InvalidArgument('"paths" must be a non-empty list of signal paths or patterns')
+    return paths
+
+
+def _error_of(exc: CarmeshError) -> dict[str, Any]:
+    return {"error": carmesh_error_json(exc)}
+
+
+async def endpoint(websocket: WebSocket) -> None:
+    """The ``/ws`` route."""
+    await HmiSocket(websocket, context_of(websocket)).run()
