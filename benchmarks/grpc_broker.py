@@ -63,7 +63,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
@@ -79,7 +79,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 import carmesh
-from carmesh.settings import Settings
 from carmesh.vss.catalog import Catalog
 from carmesh.vss.model import DataType, NodeType
 
@@ -122,8 +121,10 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 
 
 async def main() -> None:
-    extra = {"vehicle": sys.argv[3]} if sys.argv[3] else {}
-    runtime = Runtime(Settings.load(data_dir=Path(sys.argv[1]), grpc=sys.argv[2], **extra))
+    settings = Settings.load(
+        data_dir=Path(sys.argv[1]), grpc=sys.argv[2], vehicle="none", http="off"
+    )
+    runtime = Runtime(settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, runtime.stop)
@@ -1075,15 +1076,14 @@ class CarmeshServer(ProcessServer):
     """``carmesh run`` (or the same runtime under uvloop) on a free loopback port."""
 
     def __init__(self, data_dir: Path, uvloop: bool, env: dict[str, str]) -> None:
-        # A carmesh with a vehicle provider (the simulator) is asked to run without it: it
-        # would claim sensors the benchmark publishes and use CPU of its own.
-        vehicle = "none" if "vehicle" in {f.name for f in fields(Settings)} else ""
+        # The broker alone: the simulator would claim sensors the benchmark publishes, and
+        # neither it nor the HMI should take CPU from the measurement.
         if uvloop:
-            cmd = [sys.executable, "-c", _CARMESH_UVLOOP, str(data_dir), f"{HOST}:0", vehicle]
+            cmd = [sys.executable, "-c", _CARMESH_UVLOOP, str(data_dir), f"{HOST}:0"]
         else:
             carmesh_cmd = str(Path(sys.executable).parent / "carmesh")
             cmd = [carmesh_cmd, "run", "--data-dir", str(data_dir), "--grpc", f"{HOST}:0"]
-            cmd += ["--vehicle", vehicle] if vehicle else []
+            cmd += ["--vehicle", "none", "--http", "off"]
         super().__init__(cmd, env)
 
     def on_line(self, line: str) -> None:
