@@ -44,6 +44,49 @@ OverlayOpt = Annotated[
     typer.Option("--overlay", help="Overlay file (JSON/YAML) changing the catalog; repeatable."),
 ]
 
+TimeScaleOpt = Annotated[
+    float | None,
+    typer.Option("--time-scale", help="Simulated seconds per real second (default 1)."),
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Make the simulated drive repeatable.")]
+ScenarioOpt = Annotated[
+    Path | None,
+    typer.Option("--scenario", help="Scenario file (YAML/TOML) the simulated car follows."),
+]
+CanDbcOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--can-dbc", help="CAN database (DBC, KCD, ARXML) for the CAN provider; repeatable."
+    ),
+]
+CanMappingOpt = Annotated[
+    Path | None,
+    typer.Option("--can-mapping", help="dbc2vss/vss2dbc mapping file (docs/can-mapping.md)."),
+]
+CanInterfaceOpt = Annotated[
+    str | None,
+    typer.Option("--can-interface", help="python-can interface (socketcan, virtual, pcan…)."),
+]
+CanChannelOpt = Annotated[
+    str | None, typer.Option("--can-channel", help="CAN channel (default can0).")
+]
+CanBitrateOpt = Annotated[
+    int | None, typer.Option("--can-bitrate", help="Bitrate, where the interface sets it.")
+]
+CanReplayOpt = Annotated[
+    Path | None,
+    typer.Option("--can-replay", help="Replay a candump/ASC log instead of reading a bus."),
+]
+CanReplaySpeedOpt = Annotated[
+    float | None,
+    typer.Option("--can-replay-speed", help="Replay speed, 1 = recorded pace, 0 = flat out."),
+]
+CanReplayLoopOpt = Annotated[
+    bool | None, typer.Option("--can-replay-loop", help="Replay the log again and again.")
+]
+
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")]
+
 
 def _fail(message: str) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
@@ -113,49 +156,18 @@ def run(
             "--vehicle", help="Vehicle provider: sim (a simulated EV, the default), can, none."
         ),
     ] = None,
-    time_scale: Annotated[
-        float | None,
-        typer.Option("--time-scale", help="Simulated seconds per real second (default 1)."),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Make the simulated drive repeatable.")
-    ] = None,
-    scenario: Annotated[
-        Path | None,
-        typer.Option("--scenario", help="Scenario file (YAML/TOML) the simulated car follows."),
-    ] = None,
-    can_dbc: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--can-dbc", help="CAN database (DBC, KCD, ARXML) for --vehicle can; repeatable."
-        ),
-    ] = None,
-    can_mapping: Annotated[
-        Path | None,
-        typer.Option("--can-mapping", help="dbc2vss/vss2dbc mapping file (docs/can-mapping.md)."),
-    ] = None,
-    can_interface: Annotated[
-        str | None,
-        typer.Option("--can-interface", help="python-can interface (socketcan, virtual, pcan…)."),
-    ] = None,
-    can_channel: Annotated[
-        str | None, typer.Option("--can-channel", help="CAN channel (default can0).")
-    ] = None,
-    can_bitrate: Annotated[
-        int | None, typer.Option("--can-bitrate", help="Bitrate, where the interface sets it.")
-    ] = None,
-    can_replay: Annotated[
-        Path | None,
-        typer.Option("--can-replay", help="Replay a candump/ASC log instead of reading a bus."),
-    ] = None,
-    can_replay_speed: Annotated[
-        float | None,
-        typer.Option("--can-replay-speed", help="Replay speed, 1 = recorded pace, 0 = flat out."),
-    ] = None,
-    can_replay_loop: Annotated[
-        bool | None, typer.Option("--can-replay-loop", help="Replay the log again and again.")
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
+    time_scale: TimeScaleOpt = None,
+    seed: SeedOpt = None,
+    scenario: ScenarioOpt = None,
+    can_dbc: CanDbcOpt = None,
+    can_mapping: CanMappingOpt = None,
+    can_interface: CanInterfaceOpt = None,
+    can_channel: CanChannelOpt = None,
+    can_bitrate: CanBitrateOpt = None,
+    can_replay: CanReplayOpt = None,
+    can_replay_speed: CanReplaySpeedOpt = None,
+    can_replay_loop: CanReplayLoopOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Start the car: the signal broker, its gRPC API, the vehicle and the HMI. Ctrl-C stops it."""
     logging.basicConfig(
@@ -440,7 +452,6 @@ TlsCaOpt = Annotated[
     Path | None,
     typer.Option("--tls-ca", help="Root certificate (PEM) that signed the broker's TLS one."),
 ]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")]
 
 
 def _provide(
@@ -494,17 +505,9 @@ def provider_sim(
     token: TokenOpt = None,
     token_file: TokenFileOpt = None,
     tls_ca: TlsCaOpt = None,
-    time_scale: Annotated[
-        float | None,
-        typer.Option("--time-scale", help="Simulated seconds per real second (default 1)."),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Make the simulated drive repeatable.")
-    ] = None,
-    scenario: Annotated[
-        Path | None,
-        typer.Option("--scenario", help="Scenario file (YAML/TOML) the simulated car follows."),
-    ] = None,
+    time_scale: TimeScaleOpt = None,
+    seed: SeedOpt = None,
+    scenario: ScenarioOpt = None,
     config: ConfigOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -529,35 +532,14 @@ def provider_can(
     token: TokenOpt = None,
     token_file: TokenFileOpt = None,
     tls_ca: TlsCaOpt = None,
-    can_dbc: Annotated[
-        list[Path] | None,
-        typer.Option("--can-dbc", help="CAN database (DBC, KCD, ARXML); repeatable."),
-    ] = None,
-    can_mapping: Annotated[
-        Path | None,
-        typer.Option("--can-mapping", help="dbc2vss/vss2dbc mapping file (docs/can-mapping.md)."),
-    ] = None,
-    can_interface: Annotated[
-        str | None,
-        typer.Option("--can-interface", help="python-can interface (socketcan, virtual, pcan…)."),
-    ] = None,
-    can_channel: Annotated[
-        str | None, typer.Option("--can-channel", help="CAN channel (default can0).")
-    ] = None,
-    can_bitrate: Annotated[
-        int | None, typer.Option("--can-bitrate", help="Bitrate, where the interface sets it.")
-    ] = None,
-    can_replay: Annotated[
-        Path | None,
-        typer.Option("--can-replay", help="Replay a candump/ASC log instead of reading a bus."),
-    ] = None,
-    can_replay_speed: Annotated[
-        float | None,
-        typer.Option("--can-replay-speed", help="Replay speed, 1 = recorded pace, 0 = flat out."),
-    ] = None,
-    can_replay_loop: Annotated[
-        bool | None, typer.Option("--can-replay-loop", help="Replay the log again and again.")
-    ] = None,
+    can_dbc: CanDbcOpt = None,
+    can_mapping: CanMappingOpt = None,
+    can_interface: CanInterfaceOpt = None,
+    can_channel: CanChannelOpt = None,
+    can_bitrate: CanBitrateOpt = None,
+    can_replay: CanReplayOpt = None,
+    can_replay_speed: CanReplaySpeedOpt = None,
+    can_replay_loop: CanReplayLoopOpt = None,
     config: ConfigOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:

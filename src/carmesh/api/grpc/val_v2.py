@@ -147,46 +147,48 @@ class ValV2Servicer(val_pb2_grpc.VALServicer):  # type: ignore[misc]
         try:
             principal = self._principal(context)
             nodes = [messages.node_by_path(self.catalog, p) for p in request.signal_paths]
-            subscription, first = self._subscribe(principal, nodes, request.buffer_size)
         except CarmeshError as exc:
             await abort(context, exc)
-        by_path = {n.path: n for n in nodes}
-
-        cache = self._datapoints
-
-        def build(batch: dict[str, Datapoint | None] | Batch) -> Any:
-            response = val_pb2.SubscribeResponse()
-            entries = response.entries
-            for path, dp in batch.items():
-                if dp is None:
-                    entries[path].SetInParent()
-                else:
-                    entries[path].CopyFrom(cache.message(by_path[path], dp))
-            return response
-
-        interval = request.filter.min_sample_interval.interval_ms
-        await self._deliver(context, subscription, first, build, interval)
+        await self._stream(
+            request, context, principal, nodes, val_pb2.SubscribeResponse, lambda n: n.path
+        )
 
     async def SubscribeById(self, request: Any, context: Context) -> None:
         try:
             principal = self._principal(context)
             nodes = [messages.node_by_id(self.catalog, i) for i in request.signal_ids]
+        except CarmeshError as exc:
+            await abort(context, exc)
+        await self._stream(
+            request, context, principal, nodes, val_pb2.SubscribeByIdResponse, lambda n: n.id
+        )
+
+    async def _stream(
+        self,
+        request: Any,
+        context: Context,
+        principal: Principal,
+        nodes: list[Node],
+        response_type: Callable[[], Any],
+        key: Callable[[Node], Any],
+    ) -> None:
+        """Serve a Subscribe or SubscribeById call whose responses key entries by *key*."""
+        try:
             subscription, first = self._subscribe(principal, nodes, request.buffer_size)
         except CarmeshError as exc:
             await abort(context, exc)
         by_path = {n.path: n for n in nodes}
-
         cache = self._datapoints
 
         def build(batch: dict[str, Datapoint | None] | Batch) -> Any:
-            response = val_pb2.SubscribeByIdResponse()
+            response = response_type()
             entries = response.entries
             for path, dp in batch.items():
                 node = by_path[path]
                 if dp is None:
-                    entries[node.id].SetInParent()
+                    entries[key(node)].SetInParent()
                 else:
-                    entries[node.id].CopyFrom(cache.message(node, dp))
+                    entries[key(node)].CopyFrom(cache.message(node, dp))
             return response
 
         interval = request.filter.min_sample_interval.interval_ms
