@@ -241,8 +241,9 @@ class ProviderStream:
         if not self.provides_values:
             return Finish(grpc.StatusCode.ABORTED, NOT_CLAIMED)
         errors: dict[int, Any] = {}
-        nodes: dict[int, Node] = {}
-        for node_id in request.data_points:
+        by_time: dict[int | None, dict[str, Any]] = {}
+        ids: dict[str, int] = {}
+        for node_id, datapoint in request.data_points.items():
             try:
                 node = messages.node_by_id(self.catalog, node_id)
             except NotFound as exc:
@@ -250,11 +251,6 @@ class ProviderStream:
                 continue
             if node_id not in self.value_ids:
                 return self._unclaimed(node)
-            nodes[node_id] = node
-        by_time: dict[int | None, dict[str, Any]] = {}
-        ids: dict[str, int] = {}
-        for node_id, node in nodes.items():
-            datapoint = request.data_points[node_id]
             try:
                 value = messages.value_of(node, datapoint.value)
             except CarmeshError as exc:
