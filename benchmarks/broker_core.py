@@ -29,8 +29,6 @@ import cProfile
 import gc
 import io
 import math
-import os
-import platform
 import pstats
 import statistics
 import sys
@@ -40,13 +38,13 @@ from dataclasses import dataclass
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 import carmesh
 from carmesh.broker import Batch, Broker, Datapoint, Principal, Subscription
 from carmesh.vss.catalog import Catalog
 from carmesh.vss.model import NodeType
+from report import machine_line, progress
 
 SUBSCRIBER_COUNTS = (1, 10, 100)
 THROUGHPUT_BATCH = 100
@@ -412,23 +410,9 @@ def _duration(ns: float) -> str:
     return f"{ns / 1e3:.0f} µs"
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_lines(catalog: Catalog, loop_name: str) -> list[str]:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    cpus = f"{os.cpu_count()} CPUs" + (f" ({usable} usable)" if usable is not None else "")
     return [
-        f"{platform.python_implementation()} {platform.python_version()} · "
-        f"{platform.system()} {platform.machine()} · {cpus} · {_cpu_model()}",
+        machine_line(),
         f"carmesh {carmesh.__version__} · catalog {catalog.name} · {loop_name}",
     ]
 
@@ -609,24 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in machine_lines(catalog, asyncio.run(_loop_name())):
         console.print(line, highlight=False)
     steps = len(plan.subscribers) * plan.repeats * 2
-    done = 0
-    # No auto refresh: a refresh thread would compete for the GIL during measurements.
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        auto_refresh=False,
-    ) as bar:
-        task = bar.add_task("measuring", total=steps)
-
-        def step(description: str) -> None:
-            nonlocal done
-            bar.update(task, description=description, completed=done)
-            bar.refresh()
-            done += 1
-
+    with progress(steps) as step:
         started = time.perf_counter()
         throughput, latency = asyncio.run(measure(catalog, plan, step))
         took = time.perf_counter() - started

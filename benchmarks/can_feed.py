@@ -51,7 +51,6 @@ import can
 import yaml
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from carmesh.broker import Broker, Principal
@@ -63,6 +62,7 @@ from carmesh.vss.catalog import Catalog
 
 sys.path.insert(0, str(Path(__file__).parent))
 from broker_core import machine_lines
+from report import progress
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "vehicle" / "can" / "data"
 DBC = DATA / "carmesh_ev.dbc"
@@ -441,23 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in machine_lines(catalog, asyncio.run(_loop_name())):
         console.print(line, highlight=False)
     steps = plan.repeats * 3
-    done = 0
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        auto_refresh=False,
-    ) as bar:
-        task = bar.add_task("measuring", total=steps)
-
-        def step(description: str) -> None:
-            nonlocal done
-            bar.update(task, description=description, completed=done)
-            bar.refresh()
-            done += 1
-
+    with progress(steps) as step:
         started = time.perf_counter()
         results, peer = asyncio.run(measure(catalog, plan, step))
         took = time.perf_counter() - started

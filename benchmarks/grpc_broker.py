@@ -51,7 +51,6 @@ import importlib.util
 import math
 import multiprocessing
 import os
-import platform
 import re
 import signal
 import socket
@@ -75,12 +74,12 @@ from kuksa.val.v2 import types_pb2, val_pb2, val_pb2_grpc
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 import carmesh
 from carmesh.vss.catalog import Catalog
 from carmesh.vss.model import DataType, NodeType
+from report import machine_line, progress
 
 SUBSCRIBER_COUNTS = (1, 10, 100)
 SIGNALS = 100
@@ -1581,17 +1580,6 @@ def _ratio(value: float | None, peer: float | None) -> str:
     return f"{value / peer:.2f}"
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _version(package: str) -> str:
     try:
         return importlib.metadata.version(package)
@@ -1756,16 +1744,13 @@ def targets_table(plan: Plan, results: Results) -> Table:
 
 
 def header_lines(plan: Plan, bench: Bench | None, signals: Signals) -> list[str]:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    cpus = f"{os.cpu_count()} CPUs" + (f" ({usable} usable)" if usable is not None else "")
     uv = _uvloop_version()
     mosq = mosquitto_version()
     backend = api_implementation.Type()
     if bench is not None:
         backend = bench.client_info.get("protobuf", backend)
     return [
-        f"{platform.python_implementation()} {platform.python_version()} · "
-        f"{platform.system()} {platform.machine()} · {cpus} · {_cpu_model()}",
+        machine_line(),
         f"carmesh {carmesh.__version__} · grpcio {_version('grpcio')} · protobuf "
         f"{_version('protobuf')} (backend: {backend}) · uvloop {uv or 'not installed'} · "
         f"mosquitto {mosq or 'not installed'} · paho-mqtt {_version('paho-mqtt')}",
@@ -2082,25 +2067,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         bench.results.notes.append(why)
             measured = [s for s in plan.systems if s.key not in bench.results.unavailable]
             steps = len(measured) * len(plan.subscribers) * plan.repeats * 2
-            done = 0
             started = time.perf_counter()
-            # No auto refresh: a refresh thread would compete for the CPU during measurements.
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                console=Console(stderr=True),
-                transient=True,
-                auto_refresh=False,
-            ) as bar:
-                task = bar.add_task("measuring", total=steps)
-
-                def step(description: str) -> None:
-                    nonlocal done
-                    bar.update(task, description=description, completed=done)
-                    bar.refresh()
-                    done += 1
-
+            with progress(steps) as step:
                 for system in measured:
                     try:
                         bench.measure_system(system, step)

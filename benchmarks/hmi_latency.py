@@ -32,7 +32,6 @@ import bisect
 import http.server
 import itertools
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -54,6 +53,7 @@ from rich.console import Console
 from rich.table import Table
 
 import carmesh
+from report import machine_line
 
 CARMESH = str(Path(sys.executable).parent / "carmesh")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -384,17 +384,6 @@ def match(
 # -- output ---------------------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def table(results: list[Result]) -> Table:
     out = Table(
         title="Signal change in the broker → value in the page's DOM (ms, in Chromium)",
@@ -494,8 +483,7 @@ def main() -> None:
         raise SystemExit(f"{CHROMIUM} is missing: apt-get install chromium")
     console = Console()
     console.print(
-        f"{platform.python_implementation()} {platform.python_version()} · "
-        f"{platform.system()} {platform.machine()} · {os.cpu_count()} CPUs · {_cpu_model()}\n"
+        f"{machine_line()}\n"
         f"carmesh {carmesh.__version__} · Chromium at {CHROMIUM} · {changes} changes per run",
         highlight=False,
     )
