@@ -66,9 +66,10 @@ def test_expired_token(keys: tuple[bytes, bytes]) -> None:
 def test_cached_token_still_expires(keys: tuple[bytes, bytes]) -> None:
     private, public = keys
     verifier = TokenVerifier(public)
-    token = create_token(private, "read", now=time.time() - 59, expires_in=60)
+    # Whole-second claims: "exp" lands 1 to 2 s from now, whatever the fraction of now.
+    token = create_token(private, "read", now=time.time() - 59, expires_in=61)
     verifier.verify(token)
-    time.sleep(1.1)
+    time.sleep(2.1)
     with pytest.raises(Unauthenticated, match="expired"):
         verifier.verify(token)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from carmesh.errors import InvalidValue
 from carmesh.vss.model import DataType, Node
 
 _CARRIER: dict[DataType, str] = {
@@ -63,6 +64,26 @@ def extract(message: Any, oneof: str) -> Any:
         return None
     held = getattr(message, which)
     return list(held.values) if which.endswith("_array") else held
+
+
+def checked_extract(message: Any, oneof: str, node: Node) -> Any:
+    """Like :func:`extract`, but the field set must be the carrier of *node*'s datatype, as
+    the databroker requires; :class:`InvalidValue` names the expected field otherwise. None
+    when no field is set."""
+    which = message.WhichOneof(oneof)
+    if which is None:
+        return None
+    assert node.datatype is not None
+    expected = carrier(node.datatype)
+    if which != expected:
+        raise InvalidValue(
+            f"{node.path} is {node.datatype.value} and takes the "
+            f"{message.DESCRIPTOR.name} field '{expected}', got '{which}'",
+            path=node.path,
+            expected=expected,
+            got=which,
+        )
+    return extract(message, oneof)
 
 
 def set_timestamp(stamp: Timestamp, ns: int) -> None:

@@ -18,7 +18,7 @@ from kuksa.val.v1 import types_pb2
 from carmesh.api.grpc import convert
 from carmesh.api.grpc.status import http_code
 from carmesh.broker import Datapoint
-from carmesh.errors import CarmeshError, InvalidArgument, InvalidValue
+from carmesh.errors import CarmeshError, InvalidArgument
 from carmesh.vss.model import DataType, Node
 
 #: Longest path or pattern accepted, as in the databroker.
@@ -169,17 +169,7 @@ def data_entry(
 
 def value_of(node: Node, datapoint: Any, what: str = "value") -> Any:
     """The Python value a v1 ``Datapoint`` carries for *node* (not yet range-checked)."""
-    assert node.datatype is not None
-    which = datapoint.WhichOneof("value")
-    if which is None:
+    value = convert.checked_extract(datapoint, "value", node)
+    if value is None:
         raise InvalidArgument(f"the {what} for {node.path} is empty: set one of the value fields")
-    expected = convert.carrier(node.datatype)
-    if which != expected:
-        raise InvalidValue(
-            f"{node.path} is {node.datatype.value} and takes the Datapoint field "
-            f"'{expected}', got '{which}'",
-            path=node.path,
-            expected=expected,
-            got=which,
-        )
-    return convert.extract(datapoint, "value")
+    return value

@@ -18,7 +18,6 @@ from carmesh.broker.datapoint import Datapoint
 from carmesh.errors import (
     CarmeshError,
     InvalidArgument,
-    InvalidValue,
     NotFound,
     PermissionDenied,
     Unauthenticated,
@@ -64,20 +63,10 @@ def node_of(catalog: Catalog, signal: Any) -> Node:
 
 def value_of(node: Node, value: Any) -> Any:
     """The Python value a ``Value`` carries for *node* (not yet range-checked)."""
-    assert node.datatype is not None
-    which = value.WhichOneof("typed_value")
-    if which is None:
+    held = convert.checked_extract(value, "typed_value", node)
+    if held is None:
         raise InvalidArgument(f"no value was given for {node.path}", path=node.path)
-    expected = convert.carrier(node.datatype)
-    if which != expected:
-        raise InvalidValue(
-            f"{node.path} is {node.datatype.value} and takes the Value field '{expected}', "
-            f"got '{which}'",
-            path=node.path,
-            expected=expected,
-            got=which,
-        )
-    return convert.extract(value, "typed_value")
+    return held
 
 
 def fill_datapoint(message: Any, node: Node, datapoint: Datapoint | None) -> None:
