@@ -1,7 +1,7 @@
 """A vehicle provider in its own process: ``carmesh provider sim|can --broker HOST:PORT``.
 
 The provider is the very class ``carmesh run`` starts in-process, built by
-:func:`carmesh.runtime.make_vehicle` from the same settings, but connected through a
+:func:`carmesh.vehicle.factory.make_vehicle` from the same settings, but connected through a
 :class:`~carmesh.vehicle.grpc_link.GrpcConnector` to a broker in another process: a
 ``carmesh run`` (typically ``--vehicle none``) or any KUKSA databroker.
 
@@ -101,7 +101,7 @@ class RemoteVehicle:
             body.result()
 
     async def _run(self, on_ready: Callable[[RemoteVehicle], None] | None) -> None:
-        from carmesh.runtime import make_vehicle
+        from carmesh.vehicle.factory import make_vehicle
 
         async with self.connector:
             catalog = await self.connector.catalog()

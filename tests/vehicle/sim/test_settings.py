@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from carmesh.errors import ConfigError
-from carmesh.runtime import load_catalog, make_vehicle
+from carmesh.runtime import load_catalog
 from carmesh.settings import Settings
+from carmesh.vehicle.factory import make_vehicle
 from carmesh.vehicle.sim import SimulatedVehicle
 
 
