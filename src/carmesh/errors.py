@@ -84,3 +84,23 @@ class ConfigError(CarmeshError):
     """Settings are invalid (bad TOML, bad environment variable, bad option)."""
 
     code = "config"
+
+
+class PackageRejected(InvalidArgument):
+    """An app package cannot be installed: malformed, unsigned, tampered, untrusted,
+    downgraded or from the wrong publisher. The message names the cause."""
+
+    code = "package_rejected"
+
+
+class AlreadyExists(CarmeshError):
+    """Something with that name exists already (an installed app, a trusted key)."""
+
+    code = "already_exists"
+
+
+class FailedPrecondition(CarmeshError):
+    """The request is well-formed but the state does not allow it now (e.g. rolling back an
+    app that has no previous version, starting an app whose permissions are undecided)."""
+
+    code = "failed_precondition"

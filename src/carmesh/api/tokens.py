@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -133,3 +133,30 @@ class TokenVerifier:
             self._cache.clear()
         self._cache[token] = principal
         return principal
+
+
+class Verifier(Protocol):
+    """Anything that turns a bearer token into a principal (or raises Unauthenticated)."""
+
+    def verify(self, token: str) -> Principal: ...
+
+
+class IssuerVerifiers:
+    """Chooses the verifier by the token's (not yet verified) ``iss`` claim, falling back to
+    *default*: so the car's own app tokens and an integrator's tokens are both accepted, each
+    checked against its own key only."""
+
+    def __init__(self, default: Verifier | None, by_issuer: dict[str, Verifier]) -> None:
+        self.default = default
+        self.by_issuer = dict(by_issuer)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated(f"the token is not valid: {exc}") from None
+        verifier = self.by_issuer.get(issuer) if isinstance(issuer, str) else None
+        verifier = verifier or self.default
+        if verifier is None:
+            raise Unauthenticated(f"tokens from issuer {issuer!r} are not accepted here")
+        return verifier.verify(token)

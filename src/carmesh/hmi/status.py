@@ -4,7 +4,8 @@ Every error the HMI server answers — from the JSON API, from FastAPI's request
 from routing, and inside WebSocket ``error`` and ``result`` frames — has the body
 ``{"error": {"code", "message", "path"}}`` of ``docs/hmi-protocol.md``: not found → 404,
 invalid argument or value → 400 (422 for a body that does not parse or lacks a field),
-permission denied → 403, unauthenticated → 401, unavailable → 503, already claimed → 409.
+permission denied → 403, unauthenticated → 401, unavailable → 503, already claimed or
+existing → 409, failed precondition → 409.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from starlette.exceptions import HTTPException
 
 from carmesh.errors import (
     AlreadyClaimed,
+    AlreadyExists,
     CarmeshError,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -36,6 +39,8 @@ _STATUS: list[tuple[type[CarmeshError], int]] = [
     (Unauthenticated, 401),
     (Unavailable, 503),
     (AlreadyClaimed, 409),
+    (AlreadyExists, 409),
+    (FailedPrecondition, 409),
 ]
 
 #: Codes for HTTP errors raised by routing rather than by carmesh.
@@ -46,6 +51,7 @@ _HTTP_CODES = {
     404: "not_found",
     405: "invalid_argument",
     409: "already_exists",
+    413: "invalid_argument",
     503: "unavailable",
 }
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import grpc
 
-from carmesh.api.tokens import TokenVerifier
+from carmesh.api.tokens import Verifier
 from carmesh.broker.permissions import Principal
 from carmesh.errors import Unauthenticated
 
@@ -18,7 +18,7 @@ class GrpcAuth:
     is the anonymous principal with every scope, as the KUKSA databroker does without a key.
     """
 
-    def __init__(self, verifier: TokenVerifier | None) -> None:
+    def __init__(self, verifier: Verifier | None) -> None:
         self.verifier = verifier
         self.anonymous = Principal.system("anonymous")
 

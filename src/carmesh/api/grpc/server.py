@@ -1,11 +1,17 @@
-"""The gRPC server: every adapter on one port, optional TLS, tokens checked per call."""
+"""The gRPC server: every adapter on one port, optional TLS, tokens checked per call.
+
+The address is ``HOST:PORT`` or ``unix:PATH`` (a Unix socket, reachable only through the
+file system — the apps platform gives it to app processes that have no network).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+import os
+import stat
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +32,9 @@ ADAPTERS = (
     "carmesh.api.grpc.sdv_v1",
 )
 DEFAULT_PORT = 55555  # the KUKSA databroker's port
+
+#: An extra adapter: called like the modules' ``add_to_server``.
+Adapter = Callable[[grpc.aio.Server, Broker, GrpcAuth], "Callable[[], Awaitable[None]] | None"]
 
 __all__ = ["ADAPTERS", "DEFAULT_PORT", "GrpcServer", "TlsFiles", "is_loopback", "parse_address"]
 
@@ -78,12 +87,24 @@ class GrpcServer:
         auth: GrpcAuth,
         tls: TlsFiles | None = None,
         insecure: bool = False,
+        extra: Sequence[Adapter] = (),
+        name: str = "grpc",
     ) -> None:
         self.broker = broker
-        self.host, self.port = parse_address(address)
+        self.name = name
+        self.unix_path: str | None = None
+        if address.startswith("unix:"):
+            self.unix_path = address.removeprefix("unix:").removeprefix("//")
+            if not self.unix_path:
+                raise ConfigError(f"{address!r}: a Unix socket address is unix:PATH")
+            self.host, self.port = "", 0
+        else:
+            self.host, self.port = parse_address(address)
         self.auth = auth
         self.tls = tls
-        if not is_loopback(self.host) and not auth.enabled and not insecure:
+        self.extra = tuple(extra)
+        local = self.unix_path is not None or is_loopback(self.host)
+        if not local and not auth.enabled and not insecure:
             raise ConfigError(
                 f"refusing to serve gRPC on {address} without authorization: anyone on the "
                 "network could read and actuate the car. Give --jwt-public-key FILE, or "
@@ -94,6 +115,8 @@ class GrpcServer:
 
     @property
     def address(self) -> str:
+        if self.unix_path is not None:
+            return f"unix:{self.unix_path}"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
@@ -103,7 +126,13 @@ class GrpcServer:
             closer = importlib.import_module(name).add_to_server(server, self.broker, self.auth)
             if closer is not None:
                 self._closers.append(closer)
+        for adapter in self.extra:
+            closer = adapter(server, self.broker, self.auth)
+            if closer is not None:
+                self._closers.append(closer)
         target = self.address
+        if self.unix_path is not None:
+            _remove_stale_socket(self.unix_path)
         try:
             if self.tls is not None:
                 port = server.add_secure_port(target, self.tls.credentials())
@@ -111,10 +140,12 @@ class GrpcServer:
                 port = server.add_insecure_port(target)
         except RuntimeError as exc:
             raise ConfigError(f"cannot serve gRPC on {target}: {exc}") from None
-        if port == 0:
+        if port == 0 and self.unix_path is None:
             raise ConfigError(f"cannot serve gRPC on {target}: the address is in use or invalid")
         self.port = port
         await server.start()
+        if self.unix_path is not None:
+            os.chmod(self.unix_path, 0o660)
         self._server = server
         log.debug("gRPC serving on %s", self.address)
 
@@ -131,3 +162,14 @@ class GrpcServer:
                 await asyncio.sleep(0.05)
             await self._server.stop(grace=0.5)
             self._server = None
+
+
+def _remove_stale_socket(path: str) -> None:
+    """Remove a socket file left by a car that did not stop cleanly (never a regular file)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ConfigError(f"cannot serve gRPC on unix:{path}: a file that is not a socket is there")
+    os.unlink(path)

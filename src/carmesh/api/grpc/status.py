@@ -16,7 +16,9 @@ import grpc
 
 from carmesh.errors import (
     AlreadyClaimed,
+    AlreadyExists,
     CarmeshError,
+    FailedPrecondition,
     InvalidArgument,
     InvalidValue,
     NotFound,
@@ -32,6 +34,8 @@ _CODES: list[tuple[type[CarmeshError], grpc.StatusCode]] = [
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
     (AlreadyClaimed, grpc.StatusCode.ALREADY_EXISTS),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
 ]
 
 #: v1 answers OK and reports errors inside the response with HTTP-like codes.
