@@ -85,6 +85,27 @@ class Settings:
     can_replay: Path | None = None
     can_replay_speed: float = 1.0
     can_replay_loop: bool = False
+    #: Run installed apps (the apps platform: registry, supervisor, app host).
+    apps: bool = True
+    #: Publisher public keys (files written by ``carmesh app keygen``) the car trusts at start.
+    app_trusted_keys: list[Path] = field(default_factory=list)
+    #: Integrator policy (TOML) that pre-grants or denies app permissions at install.
+    app_policy: Path | None = None
+    #: Ceilings of every app process: address space (MiB), CPU seconds, open files. A manifest
+    #: may ask for less, never more.
+    app_memory_mb: int = 1024
+    app_cpu_seconds: int | None = None
+    app_open_files: int = 256
+    #: Crash-loop quarantine: this many crashes within the window (seconds) stop restarts.
+    app_crash_limit: int = 5
+    app_crash_window: float = 600.0
+    #: Restart backoff: first delay and ceiling (seconds), doubling in between.
+    app_backoff: float = 1.0
+    app_backoff_max: float = 60.0
+    #: An MQTT broker (Debian's Mosquitto) for Velocitas apps, "HOST:PORT"; "off": none.
+    mqtt: str = "off"
+    #: The virtualenv holding velocitas-sdk that runs apps with ``runtime = "velocitas"``.
+    velocitas_venv: Path | None = None
 
     @property
     def database(self) -> Path:
@@ -138,6 +159,14 @@ class Settings:
             )
         if settings.can_replay_speed < 0:
             raise ConfigError("can_replay_speed must be 0 (as fast as possible) or more")
+        if settings.app_memory_mb < 64 or settings.app_open_files < 16:
+            raise ConfigError("app_memory_mb must be at least 64 and app_open_files at least 16")
+        if settings.app_cpu_seconds is not None and settings.app_cpu_seconds < 1:
+            raise ConfigError("app_cpu_seconds must be a whole number of seconds, 1 or more")
+        if settings.app_crash_limit < 1 or settings.app_crash_window <= 0:
+            raise ConfigError("app_crash_limit must be 1 or more and app_crash_window positive")
+        if not 0 < settings.app_backoff <= settings.app_backoff_max:
+            raise ConfigError("app_backoff must be positive and at most app_backoff_max")
         return settings
 
 
@@ -217,6 +246,18 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "can_replay": _path,
     "can_replay_speed": _number,
     "can_replay_loop": _flag,
+    "apps": _flag,
+    "app_trusted_keys": lambda v: [_path(p) for p in _list(v)],
+    "app_policy": _path,
+    "app_memory_mb": _whole,
+    "app_cpu_seconds": _whole,
+    "app_open_files": _whole,
+    "app_crash_limit": _whole,
+    "app_crash_window": _seconds,
+    "app_backoff": _seconds,
+    "app_backoff_max": _seconds,
+    "mqtt": _text,
+    "velocitas_venv": _path,
 }
 
 
@@ -241,6 +282,10 @@ def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["overlays"] = [p for p in env["CARMESH_OVERLAYS"].split(os.pathsep) if p]
     if env.get("CARMESH_CAN_DBC"):
         values["can_dbc"] = [p for p in env["CARMESH_CAN_DBC"].split(os.pathsep) if p]
+    if env.get("CARMESH_APP_TRUSTED_KEYS"):
+        values["app_trusted_keys"] = [
+            p for p in env["CARMESH_APP_TRUSTED_KEYS"].split(os.pathsep) if p
+        ]
     if env.get("CARMESH_PERSIST"):
         values["persist"] = env["CARMESH_PERSIST"].split()
     for key in (
@@ -263,6 +308,17 @@ def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
         "can_replay",
         "can_replay_speed",
         "can_replay_loop",
+        "apps",
+        "app_policy",
+        "app_memory_mb",
+        "app_cpu_seconds",
+        "app_open_files",
+        "app_crash_limit",
+        "app_crash_window",
+        "app_backoff",
+        "app_backoff_max",
+        "mqtt",
+        "velocitas_venv",
     ):
         if env.get(f"CARMESH_{key.upper()}"):
             values[key] = env[f"CARMESH_{key.upper()}"]

@@ -6,6 +6,7 @@ protocol. JSON shapes are those of ``docs/apps.md`` (section "HTTP API").
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -57,7 +58,7 @@ class AppsControl(Protocol):
 
     async def set_grants(self, app_id: str, grants: dict[str, bool]) -> dict[str, Any]: ...
 
-    def logs(self, app_id: str, lines: int = 200) -> list[str]: ...
+    def logs(self, app_id: str, lines: int = 200) -> builtins.list[str]: ...
 
     def icon(self, app_id: str) -> tuple[bytes, str]:
         """(file content, media type); ``NotFound`` when the app has no icon."""
@@ -71,11 +72,11 @@ class AppsControl(Protocol):
         """Deliver a user's tap to the app; ``Unavailable`` when the app is not connected."""
         ...
 
-    def notifications(self) -> list[dict[str, Any]]:
+    def notifications(self) -> builtins.list[dict[str, Any]]:
         """Recent notifications, newest first."""
         ...
 
-    def publishers(self) -> list[dict[str, Any]]: ...
+    def publishers(self) -> builtins.list[dict[str, Any]]: ...
 
     def trust(self, publisher: str, public_key_pem: str) -> dict[str, Any]: ...
 
