@@ -14,7 +14,7 @@ MOSQUITTO := /usr/sbin/mosquitto
 CHROMIUM := /usr/bin/chromium
 ARGS ?=
 
-.PHONY: run test lint typecheck unit chromium bench bench-grpc bench-hmi clean
+.PHONY: run test lint typecheck unit chromium mosquitto bench bench-grpc bench-hmi clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ $(VELOCITAS_STAMP):
 	$(VELOCITAS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'velocitas-sdk==$(VELOCITAS_SDK_VERSION)'
 	@touch $(VELOCITAS_STAMP)
 
-run: $(STAMP)
+run: $(STAMP) mosquitto
 	$(BIN)/carmesh run $(ARGS)
 
 lint: $(STAMP)
@@ -39,7 +39,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(VELOCITAS_STAMP) chromium
+unit: $(STAMP) $(VELOCITAS_STAMP) chromium mosquitto
 	$(BIN)/pytest $(ARGS)
 
 chromium:
@@ -49,6 +49,15 @@ chromium:
 			apt-get update -qq && apt-get install -y -qq chromium; \
 		else echo "chromium is missing, so the browser tests will be skipped:" \
 			"sudo apt-get install chromium"; fi; }
+
+# Debian's Mosquitto: the MQTT broker `carmesh run` offers Velocitas apps (and their tests use).
+mosquitto:
+	@test -x $(MOSQUITTO) || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get update -qq && apt-get install -y -qq mosquitto; \
+		else echo "mosquitto is missing, so the MQTT tests will be skipped and carmesh run" \
+			"cannot offer MQTT to Velocitas apps: sudo apt-get install mosquitto"; fi; }
 
 test: lint typecheck unit
 

@@ -1,0 +1,1 @@
+"""A seat-position app for carmesh, written with the unmodified velocitas-sdk."""
