@@ -175,7 +175,12 @@ def test_driving_state(sim: httpx.Client, bare: httpx.Client) -> None:
         "moving": False,
         "speed": None,
         "gear": None,
-        "rules": {"text_entry": True, "video": True, "max_list_items": None},
+        "rules": {
+            "text_entry": True,
+            "video": True,
+            "max_list_items": None,
+            "max_text_length": None,
+        },
     }
     state = sim.get("/api/driving-state").json()
     assert set(state) == {"moving", "speed", "gear", "rules"}

@@ -186,6 +186,7 @@ async def test_driving_frames_follow_speed_and_gear(
             "text_entry": True,
             "video": True,
             "max_list_items": None,
+            "max_text_length": None,
         }
         await publish(stub, GEAR, int32=127)
         for speed in (3.0, 30.0, 50.0):
@@ -196,6 +197,7 @@ async def test_driving_frames_follow_speed_and_gear(
             "text_entry": False,
             "video": False,
             "max_list_items": 6,
+            "max_text_length": 40,
         }
         await publish(stub, SPEED, float=0.0)
         with pytest.raises(TimeoutError):  # standing in Drive keeps the rules

@@ -14,6 +14,7 @@ from carmesh.rules.distraction import (
     GEAR_PARK,
     INITIAL_STATE,
     MAX_LIST_ITEMS_MOVING,
+    MAX_TEXT_LENGTH_MOVING,
     MOVING_ABOVE_KMH,
     PARKED_BELOW_KMH,
     SELECTED_GEAR,
@@ -43,8 +44,14 @@ def test_rules_in_force() -> None:
         "text_entry": False,
         "video": False,
         "max_list_items": MAX_LIST_ITEMS_MOVING,
+        "max_text_length": MAX_TEXT_LENGTH_MOVING,
     }
-    assert PARKED_RULES.as_json() == {"text_entry": True, "video": True, "max_list_items": None}
+    assert PARKED_RULES.as_json() == {
+        "text_entry": True,
+        "video": True,
+        "max_list_items": None,
+        "max_text_length": None,
+    }
     assert DrivingState(False, None, None, PARKED_RULES) == INITIAL_STATE
     assert derive(None, 42.04, DRIVE).as_json() == {
         "moving": True,

@@ -17,7 +17,8 @@ Pure part
 
     An unknown speed (no value yet) keeps the previous decision; the first decision is
     "parked". :func:`rules_for` names the rules in force: while moving, no free text entry,
-    no video and lists of at most :data:`MAX_LIST_ITEMS_MOVING` items; parked, everything.
+    no video, lists of at most :data:`MAX_LIST_ITEMS_MOVING` items and texts of at most
+    :data:`MAX_TEXT_LENGTH_MOVING` characters; parked, everything.
     :func:`derive` combines both into a :class:`DrivingState`, whose :meth:`~DrivingState.
     as_json` is the wire form of ``docs/hmi-protocol.md``.
 
@@ -56,26 +57,36 @@ MOVING_ABOVE_KMH = 5.0
 PARKED_BELOW_KMH = 1.0
 #: The longest list a screen may show while the car moves.
 MAX_LIST_ITEMS_MOVING = 6
+#: The longest text (characters) a screen may show while the car moves.
+MAX_TEXT_LENGTH_MOVING = 40
 
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """What a screen may offer: free text entry, video, and a list length cap (None: none)."""
+    """What a screen may offer: free text entry, video, and caps on the length of lists
+    (items) and of texts (characters); None: no cap."""
 
     text_entry: bool
     video: bool
     max_list_items: int | None
+    max_text_length: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "text_entry": self.text_entry,
             "video": self.video,
             "max_list_items": self.max_list_items,
+            "max_text_length": self.max_text_length,
         }
 
 
-PARKED_RULES = Rules(text_entry=True, video=True, max_list_items=None)
-MOVING_RULES = Rules(text_entry=False, video=False, max_list_items=MAX_LIST_ITEMS_MOVING)
+PARKED_RULES = Rules(text_entry=True, video=True, max_list_items=None, max_text_length=None)
+MOVING_RULES = Rules(
+    text_entry=False,
+    video=False,
+    max_list_items=MAX_LIST_ITEMS_MOVING,
+    max_text_length=MAX_TEXT_LENGTH_MOVING,
+)
 
 
 @dataclass(frozen=True, slots=True)
