@@ -167,6 +167,20 @@ def run(
     can_replay: CanReplayOpt = None,
     can_replay_speed: CanReplaySpeedOpt = None,
     can_replay_loop: CanReplayLoopOpt = None,
+    apps: Annotated[
+        bool | None,
+        typer.Option("--apps/--no-apps", help="Run installed apps (default: yes)."),
+    ] = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            "--mqtt", help="Start Mosquitto for Velocitas apps on HOST:PORT (default 'off')."
+        ),
+    ] = None,
+    velocitas_venv: Annotated[
+        Path | None,
+        typer.Option("--velocitas-venv", help="Virtualenv with velocitas-sdk for Velocitas apps."),
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Start the car: the signal broker, its gRPC API, the vehicle and the HMI. Ctrl-C stops it."""
@@ -200,6 +214,9 @@ def run(
         can_replay=can_replay,
         can_replay_speed=can_replay_speed,
         can_replay_loop=can_replay_loop,
+        apps=apps,
+        mqtt=mqtt,
+        velocitas_venv=velocitas_venv,
     )
     runtime = Runtime(settings)
 
@@ -223,6 +240,15 @@ def run(
             )
         if rt.hmi is not None:
             lines.append(f"  http      {rt.hmi.url}")
+        if rt.mqtt is not None:
+            lines.append(f"  mqtt      {rt.mqtt.address} (Mosquitto, for Velocitas apps)")
+        if rt.apps is not None:
+            apps = rt.apps.platform.list()
+            running = sum(1 for a in apps if a["state"] == "running")
+            lines.append(
+                f"  apps      {len(apps)} installed, {running} running "
+                f"(apps socket unix:{rt.apps.platform.socket_path})"
+            )
         vehicle_line = rt.vehicle.description if rt.vehicle is not None else "none"
         lines += [
             f"  vehicle   {vehicle_line}",
@@ -373,6 +399,10 @@ def token_create(
         raise ConfigError(f"cannot read the private key {key}: {exc.strerror}") from None
     print(create_token(pem, scope, subject=subject, expires_in=expires_in))
 
+
+from carmesh.cli_apps import app_app  # noqa: E402  (after the shared options it reuses)
+
+app.add_typer(app_app, name="app")
 
 fault_app = typer.Typer(
     help="Inject faults into the simulated car of a running `carmesh run`.", no_args_is_help=True

@@ -12,11 +12,11 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from carmesh.api.grpc.auth import GrpcAuth
 from carmesh.api.grpc.server import GrpcServer, TlsFiles
-from carmesh.api.tokens import TokenVerifier
+from carmesh.api.tokens import IssuerVerifiers, TokenVerifier, Verifier
 from carmesh.broker import Broker, Principal, SignalStore
 from carmesh.hmi import HmiServer
 from carmesh.settings import Settings
@@ -29,6 +29,13 @@ from carmesh.vehicle import (
 )
 from carmesh.vehicle.factory import make_vehicle
 from carmesh.vss import Catalog
+
+if TYPE_CHECKING:
+    from carmesh.apps.service import AppsService
+    from carmesh.mqtt import MosquittoService
+
+#: The issuer of the tokens the car signs for its apps (``carmesh.apps.credentials``).
+APP_ISSUER = "carmesh-apps"
 
 log = logging.getLogger(__name__)
 
@@ -179,13 +186,19 @@ class Runtime:
             actuation_timeout=settings.actuation_timeout,
         )
         self.services: list[Service] = [BrokerService(self.broker)]
+        self.apps: AppsService | None = None
+        if settings.apps:
+            from carmesh.apps.service import AppsService
+
+            self.apps = AppsService(settings, self.broker)
         self.grpc: GrpcServer | None = None
         if settings.grpc.lower() != "off":
-            verifier = (
-                TokenVerifier.from_file(settings.jwt_public_key)
-                if settings.jwt_public_key
-                else None
-            )
+            verifier: Verifier | None = None
+            if settings.jwt_public_key:
+                verifier = TokenVerifier.from_file(settings.jwt_public_key)
+                if self.apps is not None:
+                    # Apps on another computer of the car use their own tokens here too.
+                    verifier = IssuerVerifiers(verifier, {APP_ISSUER: self.apps.platform.tokens})
             tls = (
                 TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
                 if settings.tls_cert and settings.tls_key
@@ -197,14 +210,33 @@ class Runtime:
                 auth=GrpcAuth(verifier),
                 tls=tls,
                 insecure=settings.insecure,
+                extra=[self.apps.platform.adapter()] if self.apps is not None else [],
             )
             self.services.append(self.grpc)
         self.vehicle = make_vehicle(settings, self.catalog)
         if self.vehicle is not None:
             self.services.append(VehicleService(self.vehicle, self.broker))
+        self.mqtt: MosquittoService | None = None
+        if settings.mqtt.lower() != "off":
+            from carmesh.mqtt import MosquittoService
+
+            self.mqtt = MosquittoService(
+                settings.mqtt, settings.data_dir / "mqtt", insecure=settings.insecure
+            )
+            self.services.append(self.mqtt)
+            if self.apps is not None:
+                mqtt = self.mqtt
+                self.apps.platform.mqtt_address = lambda: mqtt.address
+        if self.apps is not None:
+            self.services.append(self.apps)
         self.hmi: HmiServer | None = None
         if settings.http.lower() != "off":
-            self.hmi = HmiServer(self.broker, settings.http, insecure=settings.insecure)
+            self.hmi = HmiServer(
+                self.broker,
+                settings.http,
+                insecure=settings.insecure,
+                apps=self.apps.platform if self.apps is not None else None,
+            )
             self.services.append(self.hmi)
         self._stop = asyncio.Event()
 

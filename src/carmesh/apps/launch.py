@@ -173,6 +173,8 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 def main() -> None:
     """Console entry: run the app and exit with its status."""
+    # The package directory is the installed, signed code: never write caches into it.
+    sys.dont_write_bytecode = True
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
     sys.exit(run())
