@@ -14,7 +14,7 @@ MOSQUITTO := /usr/sbin/mosquitto
 CHROMIUM := /usr/bin/chromium
 ARGS ?=
 
-.PHONY: run test lint typecheck unit chromium mosquitto bench bench-grpc bench-hmi clean
+.PHONY: run test lint typecheck unit chromium mosquitto bench bench-grpc bench-hmi bench-apps example-apps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,18 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/broker_core.py
+
+bench-apps: $(STAMP)
+	$(BIN)/python benchmarks/apps.py $(ARGS)
+
+# Build and sign the sample apps with the development key, make the running car (`make run`
+# in another terminal; CAR=http://HOST:PORT for another address) trust that key, and install
+# them with every permission granted.
+CAR ?=
+example-apps: $(STAMP)
+	$(BIN)/python examples/apps/build.py
+	$(BIN)/carmesh app trust examples/apps/dev-publisher.key.pub $(if $(CAR),--car $(CAR))
+	$(BIN)/carmesh app install --grant all examples/apps/dist/*.cmapp $(if $(CAR),--car $(CAR))
 
 bench-hmi: $(STAMP) chromium
 	$(BIN)/python benchmarks/hmi_latency.py $(ARGS)

@@ -239,9 +239,13 @@ def trust(
             f"{public_key} does not name its publisher; use the .pub file keygen wrote"
         )
     client = CarClient.from_options(car, config)
-    entry = client.request(
-        "POST", "/api/apps/publishers", {"publisher": publisher, "public_key_pem": text}
-    )
+    try:
+        entry = client.request(
+            "POST", "/api/apps/publishers", {"publisher": publisher, "public_key_pem": text}
+        )
+    except AlreadyExists:
+        console.print(f"{publisher}'s key is trusted already", markup=False, highlight=False)
+        return
     console.print(
         f"trusted {entry['publisher']} ({entry['fingerprint']})", markup=False, highlight=False
     )
@@ -286,10 +290,28 @@ def install(
     if grant not in (None, "all", "none"):
         raise InvalidArgument("--grant takes all or none")
     client = CarClient.from_options(car, config)
+    from carmesh.apps.package import Package
+
     for package in packages:
         data = _read_package(package)
-        app = client.request("POST", "/api/apps", data=data, query={"grant": "ask"})
-        console.print(f"installed {app['id']} {app['version']}", markup=False, highlight=False)
+        manifest = Package.read_unverified(data).manifest
+        try:
+            app = client.request("POST", "/api/apps", data=data, query={"grant": "ask"})
+            console.print(f"installed {app['id']} {app['version']}", markup=False, highlight=False)
+        except AlreadyExists:
+            # As package managers do: installing a newer version of an installed app updates it.
+            app = client.request("GET", f"/api/apps/{_quote(manifest.id)}")
+            if app["version"] == manifest.version:
+                console.print(
+                    f"{app['id']} {app['version']} is installed already",
+                    markup=False,
+                    highlight=False,
+                )
+            else:
+                app = client.request("POST", f"/api/apps/{_quote(manifest.id)}/update", data=data)
+                console.print(
+                    f"updated {app['id']} to {app['version']}", markup=False, highlight=False
+                )
         app = _decide(client, app, grant, yes)
         if start:
             app = client.request("POST", f"/api/apps/{_quote(app['id'])}/start")
