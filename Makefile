@@ -69,12 +69,15 @@ bench-apps: $(STAMP)
 
 # Build and sign the sample apps with the development key, make the running car (`make run`
 # in another terminal; CAR=http://HOST:PORT for another address) trust that key, and install
-# them with every permission granted.
+# them with every permission granted. (The Velocitas example needs `--mqtt` and
+# `--velocitas-venv`; install examples/apps/dist/seat-adjuster-velocitas.cmapp by hand.)
 CAR ?=
+EXAMPLE_APPS := trip-computer charging-assistant seat-memory
 example-apps: $(STAMP)
 	$(BIN)/python examples/apps/build.py
 	$(BIN)/carmesh app trust examples/apps/dev-publisher.key.pub $(if $(CAR),--car $(CAR))
-	$(BIN)/carmesh app install --grant all examples/apps/dist/*.cmapp $(if $(CAR),--car $(CAR))
+	$(BIN)/carmesh app install --grant all $(EXAMPLE_APPS:%=examples/apps/dist/%.cmapp) \
+		$(if $(CAR),--car $(CAR))
 
 bench-hmi: $(STAMP) chromium
 	$(BIN)/python benchmarks/hmi_latency.py $(ARGS)

@@ -38,6 +38,8 @@ from carmesh.apps.supervisor import (
 )
 from carmesh.apps.velocitas import (
     VelocitasEndpoint,
+    velocitas_command,
+    velocitas_environment,
     velocitas_python,
 )
 from carmesh.broker import Broker, Principal
@@ -359,9 +361,13 @@ class AppsPlatform:
             "CARMESH_APP_TOKEN": token,
             "CARMESH_APP_ENTRY": manifest.entry,
         }
-        if manifest.runtime == "velocitas":
-            raise FailedPrecondition(f"{app_id} is a Velocitas app, which this car cannot run yet")
         argv = [sys.executable, "-I", "-m", "carmesh.apps.launch"]
+        if manifest.runtime == "velocitas":
+            endpoint = self._velocitas.get(app_id)
+            if endpoint is None or self._velocitas_python is None:
+                raise FailedPrecondition(f"{app_id}'s Velocitas endpoint is not open")
+            argv = velocitas_command(self._velocitas_python, manifest.entry)
+            env.update(velocitas_environment(endpoint.socket_path, self.mqtt_address()))
         return LaunchSpec(
             app_id=app_id,
             argv=argv,
