@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from carmesh import __version__
-from carmesh.hmi import api, pages, status, ws
+from carmesh.hmi import api, apps_api, pages, status, ws
 from carmesh.hmi.context import HmiContext
 from carmesh.hmi.origin import SameHostOnly
 
@@ -21,6 +21,9 @@ The car's HMI API: read signals, request actuations and follow the driving state
 errors are those of the broker; the HMI acts under its own principal `hmi`, which reads every
 signal and actuates the driver-facing actuators. Live updates stream over the WebSocket `/ws`
 (see docs/hmi-protocol.md).
+
+The apps platform's routes (`/api/apps…`: install, permissions, lifecycle, templates) answer
+503 while the platform is off (see docs/apps.md).
 """
 
 
@@ -47,6 +50,7 @@ def create_app(
     status.install(app)
     app.add_middleware(SameHostOnly, loopback=loopback)
     app.include_router(api.router)
+    app.include_router(apps_api.router)
     app.add_api_websocket_route("/ws", ws.endpoint)
     pages.install(app, static_dir, i18n_dir)
     return app

@@ -1,5 +1,5 @@
-"""What every request handler of the HMI server shares: the broker, the HMI's principal and
-the driving-state watcher."""
+"""What every request handler of the HMI server shares: the broker, the HMI's principal, the
+driving-state watcher and, when the apps platform runs, its control interface."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from carmesh.apps.control import AppsControl
 from carmesh.broker import Broker, Principal
 from carmesh.rules.distraction import DrivingWatcher
 
@@ -16,6 +17,9 @@ class HmiContext:
     broker: Broker
     principal: Principal
     watcher: DrivingWatcher
+    #: The apps platform; None when it is off (``/api/apps…`` answers 503, ``/ws`` sends no
+    #: app frames).
+    apps: AppsControl | None = None
 
 
 def context_of(connection: HTTPConnection) -> HmiContext:

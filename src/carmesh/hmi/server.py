@@ -19,6 +19,7 @@ from pathlib import Path
 import uvicorn
 
 from carmesh.api.address import format_address, is_loopback, parse_address
+from carmesh.apps.control import AppsControl
 from carmesh.broker import Broker
 from carmesh.errors import ConfigError
 from carmesh.hmi.app import create_app
@@ -49,7 +50,8 @@ class HmiServer:
     """Serves the HMI pages, JSON API and WebSocket over *broker* (a runtime service).
 
     Refuses a non-loopback address unless *insecure*: the HMI has no authorization, so
-    anyone who reaches it can read and actuate the car.
+    anyone who reaches it can read and actuate the car. *apps* is the apps platform the
+    pages show and ``/api/apps…`` controls; None when it is off.
     """
 
     name = "hmi"
@@ -62,6 +64,7 @@ class HmiServer:
         insecure: bool = False,
         static_dir: Path | None = None,
         i18n_dir: Path | None = None,
+        apps: AppsControl | None = None,
     ) -> None:
         self.host, self.port = parse_address(address, example=DEFAULT_ADDRESS)
         if not is_loopback(self.host) and not insecure:
@@ -74,7 +77,7 @@ class HmiServer:
         self.principal = hmi_principal()
         self.watcher = DrivingWatcher(broker, self.principal)
         self.app = create_app(
-            HmiContext(broker, self.principal, self.watcher),
+            HmiContext(broker, self.principal, self.watcher, apps),
             loopback=is_loopback(self.host),
             static_dir=static_dir,
             i18n_dir=i18n_dir,

@@ -52,6 +52,7 @@ _HTTP_CODES = {
     405: "invalid_argument",
     409: "already_exists",
     413: "invalid_argument",
+    415: "invalid_argument",
     503: "unavailable",
 }
 

@@ -1,5 +1,6 @@
-"""The HMI's WebSocket ``/ws`` (``docs/hmi-protocol.md``): subscriptions, actuations and the
-driving state, one :class:`HmiSocket` per connection.
+"""The HMI's WebSocket ``/ws`` (``docs/hmi-protocol.md``): subscriptions, actuations, the
+driving state and, when the apps platform runs, its apps, templates, notifications and taps
+(``docs/apps.md``), one :class:`HmiSocket` per connection.
 
 Flow control. The broker pushes into bounded, conflating subscriptions and never waits; one
 task per subscription drains it into this connection's *pending* map (latest datapoint per
@@ -9,7 +10,15 @@ while a slow client holds the writer in ``send``, new updates keep folding into 
 slow or dead client costs bounded memory and never delays the broker, other clients or this
 client's replies beyond its own socket. Replies (``result``, ``error``) and ``driving`` frames
 are not rate-limited; reading pauses while too many replies wait to be sent or too many
-actuations are in flight, which pushes back on a client that floods requests.
+requests (actuations, app taps) are in flight, which pushes back on a client that floods them.
+
+App frames follow the same rule. The platform's events are folded into pending state: the
+latest app list, the latest template per app, and at most :data:`MAX_QUEUED_NOTIFICATIONS`
+notifications (the oldest give way). On connect the connection starts with the platform's
+current state: the ``apps`` frame, one ``app.template`` frame per app (``template`` null for
+an app that shows nothing, so a page that reconnects drops what went away meanwhile) and the
+recent notifications, oldest first, marked ``"recent": true`` (pages list them but do not pop
+them up again).
 """
 
 from __future__ import annotations
@@ -19,12 +28,15 @@ import contextlib
 import json
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from carmesh.apps.control import AppEvent, AppsControl
 from carmesh.broker import Datapoint, Subscription
-from carmesh.errors import CarmeshError, InvalidArgument
+from carmesh.errors import CarmeshError, InvalidArgument, Unavailable
+from carmesh.hmi.apps_api import PLATFORM_OFF, check_action, check_app_id
 from carmesh.hmi.context import HmiContext, context_of
 from carmesh.hmi.status import carmesh_error_json
 from carmesh.hmi.wire import datapoint_json
@@ -36,8 +48,10 @@ log = logging.getLogger(__name__)
 FRAME_INTERVAL = 1 / 30
 #: Replies that may wait for the writer before the connection stops reading.
 MAX_QUEUED_REPLIES = 64
-#: Actuations one connection may have in flight before it stops reading.
+#: Requests (actuations, app taps) one connection may have in flight before it stops reading.
 MAX_ACTUATIONS = 16
+#: Notifications that may wait for a slow client; beyond, the oldest are dropped.
+MAX_QUEUED_NOTIFICATIONS = 32
 
 
 def _encode(frame: dict[str, Any]) -> str:
@@ -54,6 +68,26 @@ def driving_frame(state: DrivingState) -> str:
     return _encode({"type": "driving", "state": state.as_json()})
 
 
+def apps_frame(apps: list[dict[str, Any]]) -> str:
+    return _encode({"type": "apps", "apps": apps})
+
+
+def template_frame(app_id: str, shown: dict[str, Any]) -> str:
+    """``app.template`` from what ``AppsControl.template`` or a ``template`` event holds."""
+    return _encode(
+        {
+            "type": "app.template",
+            "app": app_id,
+            "template": shown.get("template"),
+            "trimmed": bool(shown.get("trimmed", False)),
+        }
+    )
+
+
+def notification_frame(notification: dict[str, Any], *, recent: bool) -> str:
+    return _encode({"type": "notification", "notification": notification, "recent": recent})
+
+
 class HmiSocket:
     """One WebSocket client: its subscriptions, pending updates and replies."""
 
@@ -62,6 +96,7 @@ class HmiSocket:
         self.broker = context.broker
         self.principal = context.principal
         self.watcher = context.watcher
+        self.apps = context.apps
         #: Leaf paths the client subscribed to and has not unsubscribed from.
         self._wanted: set[str] = set()
         #: Open broker subscriptions with the task draining each, and the paths they cover.
@@ -79,6 +114,10 @@ class HmiSocket:
         self._timer: asyncio.TimerHandle | None = None
         self._actuations: set[asyncio.Task[None]] = set()
         self._actuation_slots = asyncio.Semaphore(MAX_ACTUATIONS)
+        #: App state not sent yet: the latest list, the latest template per app, notifications.
+        self._app_list: list[dict[str, Any]] | None = None
+        self._templates: dict[str, dict[str, Any]] = {}
+        self._notifications: deque[str] = deque(maxlen=MAX_QUEUED_NOTIFICATIONS)
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -87,6 +126,7 @@ class HmiSocket:
         await self.websocket.accept()
         remove = self.watcher.listen(self._on_driving)
         self._on_driving(self.watcher.state)
+        remove_apps = self._follow_apps()
         writer = asyncio.create_task(self._write(), name="hmi-ws-writer")
         reader = asyncio.create_task(self._read(), name="hmi-ws-reader")
         try:
@@ -99,6 +139,7 @@ class HmiSocket:
                     log.error("a WebSocket connection failed", exc_info=exc)
         finally:
             remove()
+            remove_apps()
             for task in (writer, reader, *self._actuations, *self._subscriptions.values()):
                 task.cancel()
             for subscription in self._subscriptions:
@@ -143,9 +184,12 @@ class HmiSocket:
                 self._unsubscribe(_paths(message))
             elif kind == "actuate":
                 await self._start_actuation(message)
+            elif kind == "app.action":
+                await self._start_app_action(message)
             else:
                 raise InvalidArgument(
-                    f"unknown frame type {kind!r}; use subscribe, unsubscribe or actuate"
+                    f"unknown frame type {kind!r}; "
+                    "use subscribe, unsubscribe, actuate or app.action"
                 )
         except CarmeshError as exc:
             self._reply_error(exc)
@@ -222,9 +266,7 @@ class HmiSocket:
     # -- actuation ------------------------------------------------------------------------
 
     async def _start_actuation(self, message: dict[str, Any]) -> None:
-        ident = message.get("id")
-        if isinstance(ident, bool) or (ident is not None and not isinstance(ident, int | str)):
-            raise InvalidArgument("an actuate frame's id must be a number or a string")
+        ident = _ident(message, "an actuate")
         targets = message.get("targets")
         if not isinstance(targets, dict) or not targets:
             error = InvalidArgument('an actuate frame needs "targets": {"PATH": VALUE, …}')
@@ -232,8 +274,11 @@ class HmiSocket:
                 raise error
             self._reply({"type": "result", "id": ident, "ok": False, **_error_of(error)})
             return
+        await self._start_request(self._actuate(ident, targets), "hmi-ws-actuate")
+
+    async def _start_request(self, work: Coroutine[Any, Any, None], name: str) -> None:
         await self._actuation_slots.acquire()
-        task = asyncio.create_task(self._actuate(ident, targets), name="hmi-ws-actuate")
+        task = asyncio.create_task(work, name=name)
         self._actuations.add(task)
         task.add_done_callback(self._actuation_done)
 
@@ -244,6 +289,73 @@ class HmiSocket:
     async def _actuate(self, ident: int | str | None, targets: dict[str, Any]) -> None:
         try:
             await self.broker.actuate(self.principal, targets)
+        except CarmeshError as exc:
+            self._reply({"type": "result", "id": ident, "ok": False, **_error_of(exc)})
+        else:
+            self._reply({"type": "result", "id": ident, "ok": True})
+
+    # -- apps -----------------------------------------------------------------------------
+
+    def _follow_apps(self) -> Callable[[], None]:
+        """Queue the platform's current state and follow its events; the function that
+        stops following (nothing to do while the platform is off)."""
+        apps = self.apps
+        if apps is None:
+            return lambda: None
+        remove = apps.listen(self._on_app_event)
+        try:
+            listed = apps.list()
+            shown: dict[str, dict[str, Any]] = {}
+            for app in listed:
+                app_id = app.get("id")
+                if isinstance(app_id, str):
+                    with contextlib.suppress(CarmeshError):  # removed meanwhile
+                        shown[app_id] = apps.template(app_id)
+            recent = apps.notifications()
+        except CarmeshError as exc:  # e.g. the platform is still starting
+            log.debug("no app state for a new WebSocket client: %s", exc)
+            return remove
+        except Exception:  # the screens stay up whatever the platform does
+            log.exception("the apps platform failed to describe its state")
+            return remove
+        self._app_list = listed
+        self._templates.update(shown)
+        for notification in reversed(recent):
+            self._notifications.append(notification_frame(notification, recent=True))
+        self._wake.set()
+        return remove
+
+    def _on_app_event(self, event: AppEvent) -> None:
+        if event.kind == "apps":
+            self._app_list = list(event.payload.get("apps", []))
+        elif event.kind == "template" and event.app_id is not None:
+            self._templates[event.app_id] = event.payload
+        elif event.kind == "notification":
+            self._notifications.append(notification_frame(event.payload, recent=False))
+        else:
+            return
+        self._wake.set()
+
+    async def _start_app_action(self, message: dict[str, Any]) -> None:
+        ident = _ident(message, "an app.action")
+        try:
+            app_id = check_app_id(message.get("app"))
+            action, item = check_action(message.get("action"), message.get("item"))
+            if self.apps is None:
+                raise Unavailable(PLATFORM_OFF)
+        except CarmeshError as error:
+            if ident is None:
+                raise
+            self._reply({"type": "result", "id": ident, "ok": False, **_error_of(error)})
+            return
+        work = self._app_action(self.apps, ident, app_id, action, item)
+        await self._start_request(work, "hmi-ws-app-action")
+
+    async def _app_action(
+        self, apps: AppsControl, ident: int | str | None, app_id: str, action: str, item: str | None
+    ) -> None:
+        try:
+            await apps.action(app_id, action, item)
         except CarmeshError as exc:
             self._reply({"type": "result", "id": ident, "ok": False, **_error_of(exc)})
         else:
@@ -278,6 +390,7 @@ class HmiSocket:
             if self._driving is not None:
                 state, self._driving = self._driving, None
                 await send(driving_frame(state))
+            await self._write_apps(send)
             if not self._pending:
                 continue
             now = loop.time()
@@ -289,6 +402,24 @@ class HmiSocket:
             self._flush_now = False
             self._next_values = now + FRAME_INTERVAL
             await send(values_frame(batch))
+
+    async def _write_apps(self, send: Callable[[str], Awaitable[None]]) -> None:
+        if self._app_list is not None:
+            listed, self._app_list = self._app_list, None
+            await send(apps_frame(listed))
+        while self._templates:
+            app_id = next(iter(self._templates))
+            await send(template_frame(app_id, self._templates.pop(app_id)))
+        while self._notifications:
+            await send(self._notifications.popleft())
+
+
+def _ident(message: dict[str, Any], what: str) -> int | str | None:
+    """The ``id`` a request frame's ``result`` will carry."""
+    ident = message.get("id")
+    if isinstance(ident, bool) or (ident is not None and not isinstance(ident, int | str)):
+        raise InvalidArgument(f"{what} frame's id must be a number or a string")
+    return ident
 
 
 def _paths(message: dict[str, Any]) -> list[str]:

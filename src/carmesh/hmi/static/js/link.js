@@ -7,8 +7,19 @@
  * - `actuate(targets)` — a Promise that resolves once the providers accepted, and rejects
  *   with a {@link LinkError} carrying the server's code and sentence (an interlock refusal,
  *   a value out of range, no provider, or `offline` while the link is down).
+ * - `appAction(app, action, item = null)` — deliver a tap to an app (docs/apps.md); a Promise
+ *   like `actuate`'s.
+ * - `request(method, path, body)` (a module function) — a call of the car's JSON API that
+ *   resolves with the answer's JSON and rejects with a {@link LinkError} (the server's error,
+ *   or `offline` when the car cannot be reached).
  * - events: `status` (detail: "connecting" | "open" | "closed") and `driving` (detail: the
- *   driving state with its distraction rules).
+ *   driving state with its distraction rules); from the apps platform (none while it is off):
+ *   `apps` (detail: the installed apps, as `GET /api/apps` lists them), `app-template`
+ *   (detail: `{app, template, trimmed}`; `template` null when the app shows nothing) and
+ *   `notification` (detail: `{notification, recent}`; `recent` for the ones the server replays
+ *   on connect, which were news before; each id is reported once per page).
+ * - `apps`, `templates` (app id → `{template, trimmed}`) and `notifications` (newest first, at
+ *   most 50) hold the latest of each.
  *
  * The link reconnects by itself with exponential backoff (0.25 s doubling to 5 s, ±20 %
  * jitter, back to 0.25 s once the server sends something) and subscribes again to
@@ -18,6 +29,7 @@
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 5000;
 const ACTUATE_TIMEOUT_MS = 10000;
+const MAX_NOTIFICATIONS = 50;
 
 /** An error the server (or the link itself) reported: `code`, `message`, `path`. */
 export class LinkError extends Error {
@@ -54,6 +66,29 @@ export function matches(pattern, path) {
   return walk(0, 0);
 }
 
+/** Call the car's JSON API: `request("PUT", "/api/apps/ID/grants", {grants})`. */
+export async function request(method, path, body = undefined) {
+  const init = { method, headers: { accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new LinkError({ code: "offline" });
+  }
+  let answer = null;
+  try {
+    answer = await response.json();
+  } catch {
+    /* an empty or non-JSON answer */
+  }
+  if (!response.ok) throw new LinkError((answer && answer.error) || { code: "unavailable" });
+  return answer;
+}
+
 function defaultUrl() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}/ws`;
@@ -68,6 +103,11 @@ export class Link extends EventTarget {
     this.values = new Map();
     /** The latest driving state, or null before the server sent one. */
     this.driving = null;
+    /** The installed apps, app id → what it shows, recent notifications (newest first). */
+    this.apps = [];
+    this.templates = new Map();
+    this.notifications = [];
+    this._notified = new Set();
     this._socket = null;
     this._subs = new Set();
     this._counts = new Map();
@@ -125,6 +165,14 @@ export class Link extends EventTarget {
   }
 
   actuate(targets) {
+    return this._request({ type: "actuate", targets });
+  }
+
+  appAction(app, action, item = null) {
+    return this._request({ type: "app.action", app, action, item });
+  }
+
+  _request(frame) {
     if (this.status !== "open") {
       return Promise.reject(new LinkError({ code: "offline" }));
     }
@@ -135,7 +183,7 @@ export class Link extends EventTarget {
         reject(new LinkError({ code: "timeout" }));
       }, ACTUATE_TIMEOUT_MS);
       this._pending.set(id, { resolve, reject, timer });
-      this._send({ type: "actuate", id, targets });
+      this._send({ ...frame, id });
     });
   }
 
@@ -184,7 +232,44 @@ export class Link extends EventTarget {
       else pending.reject(new LinkError(frame.error));
     } else if (frame.type === "error") {
       this.dispatchEvent(new CustomEvent("error", { detail: new LinkError(frame.error) }));
+    } else if (frame.type === "apps") {
+      this._apps(Array.isArray(frame.apps) ? frame.apps : []);
+    } else if (frame.type === "app.template") {
+      this._template(frame);
+    } else if (frame.type === "notification") {
+      this._notification(frame);
     }
+  }
+
+  _apps(apps) {
+    this.apps = apps;
+    const ids = new Set(apps.map((app) => app.id));
+    for (const app of [...this.templates.keys()]) {
+      if (!ids.has(app)) this._template({ app, template: null, trimmed: false });
+    }
+    this.dispatchEvent(new CustomEvent("apps", { detail: apps }));
+  }
+
+  _template({ app, template = null, trimmed = false }) {
+    if (typeof app !== "string") return;
+    const shown = { app, template: template ?? null, trimmed: Boolean(trimmed) };
+    if (shown.template === null) this.templates.delete(app);
+    else this.templates.set(app, shown);
+    this.dispatchEvent(new CustomEvent("app-template", { detail: shown }));
+  }
+
+  _notification({ notification, recent = false }) {
+    if (!notification || typeof notification !== "object") return;
+    const key = notification.id ?? JSON.stringify(notification);
+    if (this._notified.has(key)) return;
+    this._notified.add(key);
+    if (this._notified.size > 10 * MAX_NOTIFICATIONS) {
+      this._notified.delete(this._notified.values().next().value);
+    }
+    this.notifications.unshift(notification);
+    this.notifications.length = Math.min(this.notifications.length, MAX_NOTIFICATIONS);
+    const detail = { notification, recent: Boolean(recent) };
+    this.dispatchEvent(new CustomEvent("notification", { detail }));
   }
 
   _deliver(raw) {
