@@ -1,0 +1,3 @@
+"""Browser fixtures for the apps tests that look at the centre display."""
+
+from tests.support.browser import browser, new_page  # noqa: F401
