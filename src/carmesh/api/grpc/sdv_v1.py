@@ -375,15 +375,22 @@ def _may_provide(principal: Principal, node: Node) -> None:
             raise
 
 
+_warned = False
+
+
 def add_to_server(
     server: grpc.aio.Server, broker: Broker, auth: GrpcAuth
 ) -> Callable[[], Awaitable[None]] | None:
     """Serve both services and return what ends their streams when the server stops; without
     the velocitas-sdk stubs, warn and serve nothing."""
+    global _warned
     if _missing is not None:
-        log.warning(
-            "sdv.databroker.v1 is not served: install velocitas-sdk with --no-deps (%s)", _missing
-        )
+        if not _warned:  # once per process, however many servers (main port, apps socket)
+            _warned = True
+            log.warning(
+                "sdv.databroker.v1 is not served: install velocitas-sdk with --no-deps (%s)",
+                _missing,
+            )
         return None
     front = SdvBroker(broker, auth)
     collector = SdvCollector(broker, auth)
