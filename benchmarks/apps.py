@@ -26,17 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -45,11 +41,12 @@ from rich.console import Console
 from rich.table import Table
 from websockets.sync.client import ClientConnection, connect
 
+from car import Car
+from car import running_car as car_process
 from carmesh.apps.package import build_package
 from carmesh.apps.signing import PublisherKey
 from report import machine_line, progress
 
-CARMESH = str(Path(sys.executable).parent / "carmesh")
 PUBLISHER = "org.bench"
 
 MANIFEST = """\
@@ -83,46 +80,14 @@ async def main(car):
 """
 
 
-@dataclass
-class Car:
-    process: subprocess.Popen[str]
-    http_url: str
-
-
 @contextmanager
 def running_car(workdir: Path, key: PublisherKey) -> Iterator[Car]:
+    """A car that trusts *key*."""
     public = key.save(workdir / "bench.key")
     config = workdir / "car.toml"
     config.write_text(f'app_trusted_keys = ["{public}"]\n')
-    cmd = [CARMESH, "run", "--data-dir", str(workdir / "data"), "--vehicle", "none"]
-    cmd += ["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--config", str(config)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    process = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip("\n"))
-            if "Press Ctrl-C to stop." in line:
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        if not ready.wait(30) or process.poll() is not None:
-            raise SystemExit("carmesh did not start:\n" + "\n".join(lines))
-        http = next(m.group(1) for ln in lines if (m := re.match(r"\s*http\s+(\S+)", ln)))
-        yield Car(process, http)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with car_process(workdir / "data", "--config", str(config)) as car:
+        yield car
 
 
 def build(workdir: Path, key: PublisherKey, app_id: str) -> bytes:

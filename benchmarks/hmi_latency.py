@@ -34,8 +34,6 @@ import itertools
 import os
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -53,9 +51,9 @@ from rich.console import Console
 from rich.table import Table
 
 import carmesh
+from car import Car, running_car
 from report import machine_line
 
-CARMESH = str(Path(sys.executable).parent / "carmesh")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -157,47 +155,6 @@ class Result:
 
 
 # -- the car --------------------------------------------------------------------------------
-
-
-@dataclass
-class Car:
-    process: subprocess.Popen[str]
-    http_url: str
-    grpc_address: str
-
-
-@contextmanager
-def running_car(data_dir: Path) -> Iterator[Car]:
-    cmd = [CARMESH, "run", "--data-dir", str(data_dir), "--vehicle", "none"]
-    cmd += ["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    process = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip("\n"))
-            if "Press Ctrl-C to stop." in line:
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        if not ready.wait(30) or process.poll() is not None:
-            raise SystemExit("carmesh did not start:\n" + "\n".join(lines))
-        http = next(m.group(1) for ln in lines if (m := re.match(r"\s*http\s+(\S+)", ln)))
-        grpc_address = next(m.group(1) for ln in lines if (m := re.match(r"\s*grpc\s+(\S+)", ln)))
-        yield Car(process, http, grpc_address)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 # -- one measurement ------------------------------------------------------------------------
