@@ -7,14 +7,16 @@ the test reads the app's own view of the car through the HMI API, as a user woul
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 
 from carmesh.apps.signing import PublisherKey
-from tests.apps.platform_support import AppCar, app_car, rows
+from tests.apps.platform_support import FAST_SUPERVISION, AppCar, app_car, rows
 from tests.support.car import CARMESH
 
 SPEED = "Vehicle.Speed"
@@ -227,7 +229,16 @@ def test_bad_packages_are_refused_and_the_car_keeps_serving(tmp_path: Path) -> N
         forged = car.build("org.example.forged", versioned("1.0.0"), key=stranger)
         other = PublisherKey.generate("com.other")
         untrusted = car.build("com.other.app", versioned("1.0.0"), key=other)
+        unsigned = io.BytesIO()
+        with (
+            zipfile.ZipFile(io.BytesIO(good)) as source,
+            zipfile.ZipFile(unsigned, "w") as stripped,
+        ):
+            for info in source.infolist():
+                if info.filename != "carmesh-app.sig":
+                    stripped.writestr(info, source.read(info))
         cases = {
+            "unsigned": unsigned.getvalue(),
             "tampered": bytes(tampered),
             "garbage": b"not a zip at all",
             "forged": forged,
@@ -317,3 +328,18 @@ def test_an_app_denied_everything_still_runs(tmp_path: Path) -> None:
         car.start("org.example.probe")
         shown = car.wait_template("org.example.probe", lambda t: t["type"] == "pane")
         assert rows(shown["template"])["read granted"].startswith("permission_denied")
+
+
+def test_an_integrators_policy_pre_grants_and_denies(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        '[publishers."org.example"]\ngrant = ["read:*"]\n'
+        '[apps."org.example.probe"]\ndeny = ["notifications"]\n'
+    )
+    settings = FAST_SUPERVISION + f'app_policy = "{policy}"\n'
+    with app_car(tmp_path, settings=settings) as car:
+        permissions = {"read": [SPEED], "actuate": [HVAC], "notifications": True}
+        package = car.build("org.example.probe", probe_code(car), permissions=permissions)
+        app = car.install(package, grant="ask")
+        decided = {p["id"]: p["granted"] for p in app["permissions"]}
+        assert decided == {f"read:{SPEED}": True, f"actuate:{HVAC}": None, "notifications": False}
