@@ -17,14 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from carmesh.apps.manifest import MANIFEST_NAME, SIGNATURE_NAME
+from carmesh.apps.archive import MAX_MEMBERS, zip_members
 from carmesh.apps.package import (
-    MAX_MEMBERS,
     Package,
     Signature,
     build_package,
     package_digest,
     sign_package,
-    zip_members,
 )
 from carmesh.apps.signing import PublisherKey, TrustStore
 from carmesh.errors import PackageRejected

@@ -6,9 +6,8 @@ by name. :meth:`Package.read` performs every check of ``docs/apps.md`` ("Checks 
 that does not depend on what the car has installed; each refusal is one
 :class:`~carmesh.errors.PackageRejected` sentence naming the cause.
 
-Reading never trusts the zip's own bookkeeping: declared sizes are checked before anything is
-decompressed, and the bytes actually produced are counted while reading, so a zip bomb costs
-at most :data:`MAX_MEMBER` bytes of memory per member and :data:`MAX_TOTAL` in all.
+The zip itself is read and written by :mod:`carmesh.apps.archive`, which never trusts the
+zip's own bookkeeping (limits, unsafe names, bombs).
 """
 
 from __future__ import annotations
@@ -16,18 +15,22 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import io
 import os
 import re
 import stat
-import struct
 import tomllib
-import zipfile
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from carmesh.apps.archive import (
+    check_member_name,
+    check_sizes,
+    load_archive,
+    name_bytes,
+    unzip,
+    zip_members,
+)
 from carmesh.apps.manifest import (
     MANIFEST_NAME,
     SIGNATURE_NAME,
@@ -46,83 +49,24 @@ from carmesh.apps.signing import (
 )
 from carmesh.errors import PackageRejected
 
-MAX_MEMBERS = 2000
-MAX_TOTAL = 64 * 1024 * 1024
-MAX_MEMBER = 16 * 1024 * 1024
-MAX_RATIO = 200
-#: Members up to this size are exempt from the ratio check: they cannot be bombs.
-RATIO_EXEMPT = 64 * 1024
 MAX_ICON = 256 * 1024
-#: The zip file itself (members may be stored uncompressed, plus zip overhead).
-MAX_ARCHIVE = MAX_TOTAL + 8 * 1024 * 1024
-MAX_NAME_BYTES = 1024
-#: Room for MAX_MEMBERS central directory entries: fixed part, name, extra fields.
-MAX_CENTRAL_DIRECTORY = MAX_MEMBERS * (46 + MAX_NAME_BYTES + 512)
 MAX_SIGNATURE_BYTES = 4096
 PACKAGE_SUFFIX = ".cmapp"
 
-_ZIP_MAGIC = b"PK\x03\x04"
-_END_OF_DIRECTORY = b"PK\x05\x06"
-_ZIP64_LOCATOR = b"PK\x06\x07"
-_ZIP64_END_OF_DIRECTORY = b"PK\x06\x06"
-_UTF8_NAMES = 0x800
-_ENCRYPTED = 0x1
-_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-_CHUNK = 64 * 1024
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _SIGNATURE_KEYS = ("algorithm", "publisher", "key", "digest", "signature")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-#: What a damaged zip can make :mod:`zipfile` raise.
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    zlib.error,
-    struct.error,
-    EOFError,
-    OSError,
-    ValueError,
-    KeyError,
-    IndexError,
-    OverflowError,
-    NotImplementedError,
-    RuntimeError,
-)
-
-
-def _shown(name: str) -> str:
-    return repr(name if len(name) <= 80 else name[:77] + "…")
 
 
 def package_digest(members: Mapping[str, bytes]) -> str:
     """``sha256:`` + hex SHA-256 over the sorted listing of *members* (the signature excluded)."""
     listing = hashlib.sha256()
-    names = sorted((name for name in members if name != SIGNATURE_NAME), key=_name_bytes)
+    names = sorted((name for name in members if name != SIGNATURE_NAME), key=name_bytes)
     for name in names:
         content = members[name]
         line = f"{name}\0{len(content)}\0{hashlib.sha256(content).hexdigest()}\n"
         listing.update(line.encode("utf-8", "surrogatepass"))
     return "sha256:" + listing.hexdigest()
-
-
-def _name_bytes(name: str) -> bytes:
-    return name.encode("utf-8", "surrogatepass")
-
-
-def check_member_name(name: str) -> None:
-    """Refuse a member name that is not a plain relative POSIX path (:class:`PackageRejected`)."""
-    parts = name.split("/")
-    if (
-        not name
-        or len(_name_bytes(name)) > MAX_NAME_BYTES
-        or "\\" in name
-        or _CONTROL.search(name)
-        or any(part in ("", ".", "..") for part in parts)
-    ):
-        raise PackageRejected(
-            f"the package holds an unsafe member name {_shown(name)} (members need relative "
-            "POSIX paths without '..', backslashes or control characters)"
-        )
 
 
 @dataclass(frozen=True)
@@ -204,7 +148,7 @@ class Package:
         ("bad signature"); the signature's publisher equal to the manifest's; ``min_platform``
         not above this carmesh. Raises :class:`PackageRejected` naming the first failure.
         """
-        members = _unzip(_load(data))
+        members = unzip(load_archive(data))
         signature_data = members.pop(SIGNATURE_NAME, None)
         manifest = _manifest(members)
         if signature_data is None:
@@ -245,7 +189,7 @@ class Package:
 
         The signature is neither required nor verified: never install what this returns.
         """
-        members = _unzip(_load(data))
+        members = unzip(load_archive(data))
         signature_data = members.pop(SIGNATURE_NAME, None)
         manifest = _manifest(members)
         publisher = fingerprint = ""
@@ -316,28 +260,6 @@ def sign_package(path: Path, key: PublisherKey) -> Path:
     return path
 
 
-def zip_members(members: Mapping[str, bytes]) -> bytes:
-    """A deterministic zip of *members* as given (no signature is added or checked).
-
-    Fixed timestamps, sorted names, mode 0644; each member deflated unless that would exceed
-    :data:`MAX_RATIO`, then stored.
-    """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name in sorted(members, key=_name_bytes):
-            content = members[name]
-            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
-            info.create_system = 3
-            info.external_attr = (stat.S_IFREG | 0o644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-            packed = len(compressor.compress(content) + compressor.flush())
-            if len(content) > MAX_RATIO * max(packed, 1):
-                info.compress_type = zipfile.ZIP_STORED
-            archive.writestr(info, content, compresslevel=9)
-    return buffer.getvalue()
-
-
 def _zip(members: Mapping[str, bytes], key: PublisherKey) -> bytes:
     signed = {name: data for name, data in members.items() if name != SIGNATURE_NAME}
     signed[SIGNATURE_NAME] = Signature.create(package_digest(signed), key).render()
@@ -389,140 +311,8 @@ def _collect(source: Path) -> dict[str, bytes]:
                 raise PackageRejected(f"{path} is {kind}; packages hold regular files only")
             check_member_name(relative)
             members[relative] = path.read_bytes()
-    _check_sizes(members)
+    check_sizes(members)
     return members
-
-
-def _check_sizes(members: Mapping[str, bytes]) -> None:
-    if len(members) + 1 > MAX_MEMBERS:  # the signature is a member too
-        raise PackageRejected(f"the package holds more than {MAX_MEMBERS} members")
-    total = 0
-    for name, data in members.items():
-        if len(data) > MAX_MEMBER:
-            raise PackageRejected(
-                f"the member {_shown(name)} is larger than {MAX_MEMBER // 2**20} MiB"
-            )
-        total += len(data)
-    if total > MAX_TOTAL:
-        raise PackageRejected(f"the package's members exceed {MAX_TOTAL // 2**20} MiB in total")
-
-
-def _load(data: bytes | Path) -> bytes:
-    if isinstance(data, bytes):
-        return data
-    try:
-        if data.stat().st_size > MAX_ARCHIVE:
-            raise PackageRejected(f"the package is larger than {MAX_ARCHIVE // 2**20} MiB")
-        return data.read_bytes()
-    except OSError as exc:
-        raise PackageRejected(f"the package {data} cannot be read: {exc.strerror}") from None
-
-
-def _unzip(data: bytes) -> dict[str, bytes]:
-    """Every member of a safe zip within the limits, the signature included."""
-    if len(data) > MAX_ARCHIVE:
-        raise PackageRejected(f"the package is larger than {MAX_ARCHIVE // 2**20} MiB")
-    if not data.startswith(_ZIP_MAGIC):
-        raise PackageRejected("the package is not a zip file")
-    _check_central_directory(data)
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            infos = archive.infolist()
-            _check_listing(infos)
-            return {info.filename: _read_member(archive, info) for info in infos}
-    except _ZIP_ERRORS as exc:
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise PackageRejected(f"the package is not a valid zip file ({reason})") from None
-
-
-def _check_central_directory(data: bytes) -> None:
-    """Refuse a central directory too large for :data:`MAX_MEMBERS` members before
-    :mod:`zipfile` turns every entry of it into an object (it reads the end records as here)."""
-    end = data.rfind(_END_OF_DIRECTORY, max(0, len(data) - 22 - 65535))
-    if end < 0 or len(data) < end + 22:
-        raise PackageRejected("the package is not a valid zip file (it has no central directory)")
-    entries = int.from_bytes(data[end + 10 : end + 12], "little")
-    size = int.from_bytes(data[end + 12 : end + 16], "little")
-    locator = end - 20
-    if locator >= 56 and data[locator : locator + 4] == _ZIP64_LOCATOR:
-        record = data[locator - 56 : locator]
-        if record[:4] == _ZIP64_END_OF_DIRECTORY:
-            entries = int.from_bytes(record[32:40], "little")
-            size = int.from_bytes(record[40:48], "little")
-    if entries > MAX_MEMBERS:
-        raise PackageRejected(f"the package holds more than {MAX_MEMBERS} members")
-    if size > MAX_CENTRAL_DIRECTORY:
-        raise PackageRejected("the package's central directory is too large for its members")
-
-
-def _check_listing(infos: list[zipfile.ZipInfo]) -> None:
-    """Refuse unsafe or oversized members from the central directory, before decompressing."""
-    if len(infos) > MAX_MEMBERS:
-        raise PackageRejected(f"the package holds more than {MAX_MEMBERS} members")
-    seen: set[str] = set()
-    total = 0
-    for info in infos:
-        name = info.filename
-        if info.orig_filename != name:
-            raise PackageRejected(f"the package holds an unsafe member name {_shown(name)}")
-        if not name.isascii() and not info.flag_bits & _UTF8_NAMES:
-            raise PackageRejected(f"the member name {_shown(name)} is not marked as UTF-8")
-        if name.endswith("/"):
-            raise PackageRejected(
-                f"the package holds a directory entry {_shown(name)}; members are files"
-            )
-        check_member_name(name)
-        if name in seen:
-            raise PackageRejected(f"the package holds two members named {_shown(name)}")
-        seen.add(name)
-        kind = stat.S_IFMT(info.external_attr >> 16)
-        if kind == stat.S_IFLNK:
-            raise PackageRejected(f"the member {_shown(name)} is a symbolic link")
-        if kind not in (0, stat.S_IFREG) or info.external_attr & 0x10:
-            raise PackageRejected(f"the member {_shown(name)} is not a regular file")
-        if info.flag_bits & _ENCRYPTED:
-            raise PackageRejected(f"the member {_shown(name)} is encrypted")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise PackageRejected(
-                f"the member {_shown(name)} uses a compression other than stored or deflate"
-            )
-        if info.file_size > MAX_MEMBER:
-            raise PackageRejected(
-                f"the member {_shown(name)} is larger than {MAX_MEMBER // 2**20} MiB"
-            )
-        total += info.file_size
-        if total > MAX_TOTAL:
-            raise PackageRejected(f"the package's members exceed {MAX_TOTAL // 2**20} MiB in total")
-        if info.file_size > RATIO_EXEMPT and info.file_size > MAX_RATIO * info.compress_size:
-            raise PackageRejected(
-                f"the member {_shown(name)} is compressed more than {MAX_RATIO}:1 (a zip bomb?)"
-            )
-    directories = {name.rsplit("/", 1)[0] for name in seen if "/" in name}
-    parents = {
-        "/".join(d.split("/")[: i + 1]) for d in directories for i in range(d.count("/") + 1)
-    }
-    clash = sorted(seen & parents)
-    if clash:
-        raise PackageRejected(f"the member {_shown(clash[0])} is both a file and a directory")
-
-
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    """The member's bytes, refusing more (or fewer) than its declared size."""
-    chunks: list[bytes] = []
-    size = 0
-    with archive.open(info) as stream:
-        while chunk := stream.read(_CHUNK):
-            size += len(chunk)
-            if size > info.file_size:
-                raise PackageRejected(
-                    f"the member {_shown(info.filename)} is larger than its declared size"
-                )
-            chunks.append(chunk)
-    if size != info.file_size:
-        raise PackageRejected(
-            f"the member {_shown(info.filename)} is shorter than its declared size"
-        )
-    return b"".join(chunks)
 
 
 def _manifest(members: Mapping[str, bytes]) -> Manifest:
