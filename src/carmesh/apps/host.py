@@ -11,20 +11,32 @@ user's taps and the driving state to the app's event streams.
 Everything runs on the event loop; listeners are called synchronously and must not block.
 Errors are carmesh's: ``PermissionDenied`` (app not installed, permission not granted),
 ``InvalidArgument`` (bad template, undeclared template type, tap on something the template
-does not show), ``Unavailable`` (no event stream of the app is open).
+does not show, bad media items), ``NotFound`` (a media session the app did not register),
+``Unavailable`` (no event stream of the app is open; the media service is off).
+
+Media sessions: the host keeps who registered which session (and for which zone) and checks
+what apps send; the media service, attached with :meth:`AppHost.attach_media`, plays them
+(``docs/media.md``). Items an app queues are checked here: an ``id`` (``[A-Za-z0-9_.-]``, 1
+to 64), a ``title``, an ``http(s)`` ``url`` the car fetches, and optionally ``artist``,
+``album``, ``genre``, ``duration`` (s), ``art`` (an http(s) URL), ``live`` and ``source``
+(a VSS ``Played.Source`` value). The user's transport commands reach the app as ``media``
+events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import re
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from carmesh.apps.control import AppEvent, Listener
 from carmesh.apps.templates import (
@@ -36,7 +48,7 @@ from carmesh.apps.templates import (
     parse_template,
     trim,
 )
-from carmesh.errors import InvalidArgument, PermissionDenied, Unavailable
+from carmesh.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 from carmesh.rules.distraction import INITIAL_STATE, DrivingState
 
 __all__ = [
@@ -45,6 +57,7 @@ __all__ = [
     "AppAccess",
     "AppHost",
     "EventStream",
+    "MediaBridge",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,6 +72,71 @@ EVENT_QUEUE_SIZE = 100
 #: Permission ids the host itself checks (``docs/apps.md``).
 NOTIFICATIONS = "notifications"
 MEDIA = "media"
+
+#: Media items: most per queue, their ids, the longest texts and URLs.
+MAX_MEDIA_ITEMS = 1000
+MEDIA_ITEM_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MEDIA_TEXT_LENGTH = 200
+MEDIA_URL_LENGTH = 4096
+#: VSS ``Vehicle.Cabin.Infotainment.Media.Played.Source`` values an app may name.
+MEDIA_SOURCES = frozenset(
+    [
+        "UNKNOWN",
+        "SIRIUS_XM",
+        "AM",
+        "FM",
+        "DAB",
+        "TV",
+        "CD",
+        "DVD",
+        "AUX",
+        "USB",
+        "DISK",
+        "BLUETOOTH",
+        "INTERNET",
+        "VOICE",
+        "BEEP",
+    ]
+)
+#: What an app may ask of its session with ``set_media_state``.
+MEDIA_STATES = ("playing", "paused")
+
+
+class MediaBridge(Protocol):
+    """The media service's side of app media sessions (``MediaService`` implements it).
+
+    Items reach it checked (:func:`check_media_items`); it raises carmesh errors of its own
+    (``InvalidArgument`` for an unknown zone or index, ``Unavailable`` when an item cannot
+    be played).
+    """
+
+    def app_session(self, app_id: str, session_id: str, name: str, zone: str) -> None:
+        """A session was registered (``InvalidArgument`` when the zone does not exist)."""
+
+    async def app_queue(
+        self,
+        app_id: str,
+        session_id: str,
+        items: list[dict[str, Any]],
+        start: int,
+        play: bool,
+    ) -> dict[str, Any]:
+        """Replace the session's queue; the zone's state JSON."""
+        ...
+
+    async def app_state(
+        self,
+        app_id: str,
+        session_id: str,
+        state: str | None,
+        index: int | None,
+        position: float | None,
+    ) -> dict[str, Any]:
+        """Play/pause the session, jump to *index*, seek to *position*; the zone's state."""
+        ...
+
+    def app_gone(self, app_id: str) -> None:
+        """The app stopped or was removed: end its sessions."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +229,8 @@ class AppHost:
         self._shown: dict[str, tuple[dict[str, Any], bool]] = {}
         self._notifications: deque[dict[str, Any]] = deque(maxlen=MAX_NOTIFICATIONS)
         self._sessions: dict[str, dict[str, str]] = {}
+        self._session_zones: dict[str, str] = {}
+        self._media: MediaBridge | None = None
         self._streams: dict[str, list[EventStream]] = {}
         self._listeners: list[Listener] = []
 
@@ -241,7 +321,13 @@ class AppHost:
         """The app stopped or was removed: forget its template (a ``template`` event with
         None) and its media sessions."""
         self._templates.pop(app_id, None)
-        self._sessions.pop(app_id, None)
+        for session_id in self._sessions.pop(app_id, {}):
+            self._session_zones.pop(session_id, None)
+        if self._media is not None:
+            try:
+                self._media.app_gone(app_id)
+            except Exception:
+                log.exception("the media service failed to end the sessions of %s", app_id)
         if self._shown.pop(app_id, None) is not None:
             self._emit(AppEvent("template", app_id, {"template": None, "trimmed": False}))
 
@@ -286,14 +372,20 @@ class AppHost:
 
     # -- media -------------------------------------------------------------------------------
 
-    def register_media_session(self, app_id: str, name: str) -> str:
-        """Register a media session named *name* (1 to 80 characters; needs ``media``);
-        its id. The sessions last until :meth:`clear`."""
+    def register_media_session(self, app_id: str, name: str, zone: str = "driver") -> str:
+        """Register a media session named *name* (1 to 80 characters; needs ``media``) that
+        plays in *zone*; its id. The sessions last until :meth:`clear`."""
         self._require(app_id, MEDIA, "register a media session")
         if not isinstance(name, str) or not 1 <= len(name) <= TITLE_LENGTH:
             raise InvalidArgument(f"a media session name is 1 to {TITLE_LENGTH} characters")
+        zone = zone or "driver"
+        if not isinstance(zone, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", zone):
+            raise InvalidArgument(f"{zone!r} is not an audio zone name such as driver or rear")
         session_id = uuid.uuid4().hex
+        if self._media is not None:
+            self._media.app_session(app_id, session_id, name, zone)
         self._sessions.setdefault(app_id, {})[session_id] = name
+        self._session_zones[session_id] = zone
         return session_id
 
     def media_sessions(self, app_id: str | None = None) -> list[dict[str, str]]:
@@ -304,6 +396,76 @@ class AppHost:
             if app_id is None or app == app_id
             for session_id, name in sessions.items()
         ]
+
+    def media_session_zone(self, session_id: str) -> str | None:
+        """The zone a registered session plays in; None for an unknown session."""
+        return self._session_zones.get(session_id)
+
+    def attach_media(self, bridge: MediaBridge) -> Callable[[], None]:
+        """Let *bridge* (the media service) play the apps' sessions; it is told of those
+        registered already. Returns the function that detaches it."""
+        self._media = bridge
+        for app_id, sessions in self._sessions.items():
+            for session_id, name in sessions.items():
+                try:
+                    bridge.app_session(app_id, session_id, name, self._session_zones[session_id])
+                except Exception:
+                    log.exception("the media service refused the session %s of %s", name, app_id)
+
+        def detach() -> None:
+            if self._media is bridge:
+                self._media = None
+
+        return detach
+
+    def _media_session(self, app_id: str, session_id: str) -> MediaBridge:
+        self._require(app_id, MEDIA, "play media")
+        if session_id not in self._sessions.get(app_id, {}):
+            raise NotFound(f"app {app_id} has no media session {session_id!r}; register one first")
+        if self._media is None:
+            raise Unavailable("the car's media service is not running")
+        return self._media
+
+    async def set_media_queue(
+        self, app_id: str, session_id: str, items: Any, start: int = 0, play: bool = False
+    ) -> dict[str, Any]:
+        """Give the session *items* (see the module's description), start at *start*,
+        playing when *play*; the zone's media state."""
+        media = self._media_session(app_id, session_id)
+        checked = check_media_items(items)
+        if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < len(checked):
+            raise InvalidArgument(f"start must be an index into the {len(checked)} items")
+        return await media.app_queue(app_id, session_id, checked, start, bool(play))
+
+    async def set_media_state(
+        self,
+        app_id: str,
+        session_id: str,
+        state: str | None = None,
+        index: int | None = None,
+        position: float | None = None,
+    ) -> dict[str, Any]:
+        """Play or pause the session (*state* ``playing``/``paused``), jump to queue *index*,
+        seek to *position* (s); the zone's media state."""
+        media = self._media_session(app_id, session_id)
+        if state is not None and state not in MEDIA_STATES:
+            raise InvalidArgument(f"a media session state is playing or paused, not {state!r}")
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+            raise InvalidArgument("index must be a queue index")
+        if position is not None and (
+            isinstance(position, bool)
+            or not isinstance(position, int | float)
+            or not math.isfinite(position)
+            or position < 0
+        ):
+            raise InvalidArgument("position must be a number of seconds, 0 or more")
+        return await media.app_state(app_id, session_id, state, index, position)
+
+    def media_command(self, app_id: str, session_id: str, payload: dict[str, Any]) -> None:
+        """Tell the app (a ``media`` event on its streams) that the user gave its session a
+        transport command; *payload* has ``command`` and details."""
+        for stream in self._streams.get(app_id, ()):
+            stream.put("media", {"session_id": session_id, **payload})
 
     # -- events ------------------------------------------------------------------------------
 
@@ -370,3 +532,86 @@ class AppHost:
                 listener(event)
             except Exception:
                 log.exception("an app-host listener failed")
+
+
+def check_media_items(items: Any) -> list[dict[str, Any]]:
+    """Items an app queues, checked and normalised (see the module's description);
+    ``InvalidArgument`` naming the first problem."""
+    if not isinstance(items, list) or not items:
+        raise InvalidArgument("a media queue is a non-empty list of items")
+    if len(items) > MAX_MEDIA_ITEMS:
+        raise InvalidArgument(f"a media queue holds at most {MAX_MEDIA_ITEMS} items")
+    checked: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for n, item in enumerate(items):
+        where = f"media item {n}"
+        if not isinstance(item, dict):
+            raise InvalidArgument(f"{where} is not an object")
+        unknown = sorted(
+            set(item)
+            - {
+                "id",
+                "title",
+                "url",
+                "artist",
+                "album",
+                "genre",
+                "duration",
+                "art",
+                "live",
+                "source",
+            }
+        )
+        if unknown:
+            raise InvalidArgument(f"{where} has an unknown field {unknown[0]!r}")
+        ident = item.get("id")
+        if not isinstance(ident, str) or not MEDIA_ITEM_ID.fullmatch(ident):
+            raise InvalidArgument(f"{where}: id must be 1 to 64 letters, digits, '_', '.' or '-'")
+        if ident in seen:
+            raise InvalidArgument(f"{where}: the id {ident!r} is used twice")
+        seen.add(ident)
+        title = item.get("title")
+        if not isinstance(title, str) or not 1 <= len(title.strip()) <= MEDIA_TEXT_LENGTH:
+            raise InvalidArgument(f"{where}: title must be 1 to {MEDIA_TEXT_LENGTH} characters")
+        entry: dict[str, Any] = {
+            "id": ident,
+            "title": title.strip(),
+            "url": _media_url(item.get("url"), f"{where}: url"),
+        }
+        for key in ("artist", "album", "genre"):
+            value = item.get(key, "")
+            if not isinstance(value, str) or len(value) > MEDIA_TEXT_LENGTH:
+                raise InvalidArgument(f"{where}: {key} must be text of at most 200 characters")
+            entry[key] = value.strip()
+        duration = item.get("duration")
+        if duration is not None and (
+            isinstance(duration, bool)
+            or not isinstance(duration, int | float)
+            or not math.isfinite(duration)
+            or duration <= 0
+        ):
+            raise InvalidArgument(f"{where}: duration must be a positive number of seconds")
+        entry["duration"] = None if duration is None else float(duration)
+        art = item.get("art")
+        entry["art"] = None if art is None else _media_url(art, f"{where}: art")
+        live = item.get("live", False)
+        if not isinstance(live, bool):
+            raise InvalidArgument(f"{where}: live must be true or false")
+        entry["live"] = live
+        source = item.get("source", "INTERNET")
+        if source not in MEDIA_SOURCES:
+            raise InvalidArgument(
+                f"{where}: source must be a VSS Played.Source value such as INTERNET"
+            )
+        entry["source"] = source
+        checked.append(entry)
+    return checked
+
+
+def _media_url(value: Any, what: str) -> str:
+    if not isinstance(value, str) or len(value) > MEDIA_URL_LENGTH:
+        raise InvalidArgument(f"{what} must be an http(s) URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidArgument(f"{what} must be an http(s) URL, not {value[:80]!r}")
+    return value

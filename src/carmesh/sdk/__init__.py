@@ -38,6 +38,7 @@ from carmesh.errors import (
     Unavailable,
 )
 from carmesh.sdk.car import Car, Subscription
+from carmesh.sdk.media import MediaSession, QueueItem
 from carmesh.sdk.provider import Provider
 from carmesh.sdk.signals import Signal
 
@@ -52,12 +53,14 @@ __all__ = [
     "InvalidValue",
     "Item",
     "ListTemplate",
+    "MediaSession",
     "MessageTemplate",
     "NavigationTemplate",
     "NotFound",
     "PaneTemplate",
     "PermissionDenied",
     "Provider",
+    "QueueItem",
     "Row",
     "SearchResult",
     "SearchTemplate",

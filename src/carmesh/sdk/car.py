@@ -34,6 +34,7 @@ from kuksa.val.v2 import types_pb2, val_pb2, val_pb2_grpc
 from carmesh.api.grpc.carmesh_app_v1 import app_pb2, app_pb2_grpc
 from carmesh.apps.templates import Template, template_json
 from carmesh.errors import InvalidArgument, NotFound, PermissionDenied
+from carmesh.sdk.media import MediaSession
 from carmesh.sdk.provider import ActuationHandler, Provider
 from carmesh.sdk.signals import Signal, from_value, to_value
 from carmesh.sdk.status import error_of
@@ -82,6 +83,7 @@ class Car:
         self._patterns: dict[str, tuple[str, ...]] = {}
         self._action_callbacks: list[ActionCallback] = []
         self._driving_callbacks: list[DrivingCallback] = []
+        self._media_sessions: dict[str, MediaSession] = {}
         self._events: asyncio.Task[None] | None = None
         self._events_call: Any = None
         self._events_open = asyncio.Event()
@@ -302,12 +304,22 @@ class Car:
         )
         return str(response.id)
 
-    async def register_media_session(self, name: str) -> str:
-        """Register a media session (needs ``media``); its id."""
+    async def register_media_session(self, name: str, zone: str = "driver") -> str:
+        """Register a media session (needs ``media``) playing in *zone* (``driver`` or
+        ``rear``); its id, for :meth:`media_session`."""
         response = await self._unary(
-            self._host.RegisterMediaSession, app_pb2.RegisterMediaSessionRequest(name=name)
+            self._host.RegisterMediaSession,
+            app_pb2.RegisterMediaSessionRequest(name=name, zone=zone),
         )
         return str(response.session_id)
+
+    def media_session(self, session_id: str) -> MediaSession:
+        """The registered session *session_id*: set its queue and state, follow the user's
+        transport commands (see :mod:`carmesh.sdk.media`)."""
+        session = self._media_sessions.get(session_id)
+        if session is None:
+            session = self._media_sessions[session_id] = MediaSession(self, session_id)
+        return session
 
     def on_action(self, callback: ActionCallback) -> None:
         """Call *callback(action, item)* when the user taps something in the app's template
@@ -350,6 +362,10 @@ class Car:
                 elif event.kind == "action":
                     for action_callback in list(self._action_callbacks):
                         await _call(action_callback, payload.get("action"), payload.get("item"))
+                elif event.kind == "media":
+                    media = self._media_sessions.get(str(payload.get("session_id")))
+                    for media_callback in media.callbacks if media is not None else ():
+                        await _call(media_callback, payload.get("command"), payload)
                 else:
                     log.debug("ignoring a %s event", event.kind)
         except grpc.aio.AioRpcError as exc:

@@ -91,8 +91,34 @@ class AppHostServicer(app_pb2_grpc.AppHostServicer):  # type: ignore[misc]
 
     @unary
     async def RegisterMediaSession(self, request: Any, context: Context) -> Any:
-        session_id = self.host.register_media_session(self._app(context), request.name)
+        session_id = self.host.register_media_session(
+            self._app(context), request.name, request.zone or "driver"
+        )
         return app_pb2.RegisterMediaSessionResponse(session_id=session_id)
+
+    @unary
+    async def SetMediaQueue(self, request: Any, context: Context) -> Any:
+        app_id = self._app(context)
+        try:
+            items = json.loads(request.items_json)
+        except ValueError as exc:
+            raise InvalidArgument(f"items_json is not JSON: {exc}") from None
+        state = await self.host.set_media_queue(
+            app_id, request.session_id, items, request.start, request.play
+        )
+        return app_pb2.SetMediaQueueResponse(state_json=_json(state))
+
+    @unary
+    async def SetMediaState(self, request: Any, context: Context) -> Any:
+        app_id = self._app(context)
+        state = await self.host.set_media_state(
+            app_id,
+            request.session_id,
+            request.state or None,
+            request.index if request.HasField("index") else None,
+            request.position if request.HasField("position") else None,
+        )
+        return app_pb2.SetMediaStateResponse(state_json=_json(state))
 
     async def Events(self, request: Any, context: Context) -> None:
         try:

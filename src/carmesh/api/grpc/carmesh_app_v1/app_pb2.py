@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63\x61rmesh/app/v1/app.proto\x12\x0e\x63\x61rmesh.app.v1\"\x0e\n\x0cHelloRequest\"k\n\rHelloResponse\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x14\n\x0c\x64riving_json\x18\x05 \x01(\t\",\n\x13ShowTemplateRequest\x12\x15\n\rtemplate_json\x18\x01 \x01(\t\"\'\n\x14ShowTemplateResponse\x12\x0f\n\x07trimmed\x18\x01 \x01(\x08\">\n\rNotifyRequest\x12\r\n\x05title\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\t\"\x1c\n\x0eNotifyResponse\x12\n\n\x02id\x18\x01 \x01(\t\"+\n\x1bRegisterMediaSessionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"2\n\x1cRegisterMediaSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x0f\n\rEventsRequest\"#\n\x05\x45vent\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04json\x18\x02 \x01(\t2\xa8\x03\n\x07\x41ppHost\x12\x44\n\x05Hello\x12\x1c.carmesh.app.v1.HelloRequest\x1a\x1d.carmesh.app.v1.HelloResponse\x12Y\n\x0cShowTemplate\x12#.carmesh.app.v1.ShowTemplateRequest\x1a$.carmesh.app.v1.ShowTemplateResponse\x12G\n\x06Notify\x12\x1d.carmesh.app.v1.NotifyRequest\x1a\x1e.carmesh.app.v1.NotifyResponse\x12q\n\x14RegisterMediaSession\x12+.carmesh.app.v1.RegisterMediaSessionRequest\x1a,.carmesh.app.v1.RegisterMediaSessionResponse\x12@\n\x06\x45vents\x12\x1d.carmesh.app.v1.EventsRequest\x1a\x15.carmesh.app.v1.Event0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63\x61rmesh/app/v1/app.proto\x12\x0e\x63\x61rmesh.app.v1\"\x0e\n\x0cHelloRequest\"k\n\rHelloResponse\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x14\n\x0c\x64riving_json\x18\x05 \x01(\t\",\n\x13ShowTemplateRequest\x12\x15\n\rtemplate_json\x18\x01 \x01(\t\"\'\n\x14ShowTemplateResponse\x12\x0f\n\x07trimmed\x18\x01 \x01(\x08\">\n\rNotifyRequest\x12\r\n\x05title\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\t\"\x1c\n\x0eNotifyResponse\x12\n\n\x02id\x18\x01 \x01(\t\"9\n\x1bRegisterMediaSessionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\"2\n\x1cRegisterMediaSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\"[\n\x14SetMediaQueueRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x12\n\nitems_json\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\r\x12\x0c\n\x04play\x18\x04 \x01(\x08\"+\n\x15SetMediaQueueResponse\x12\x12\n\nstate_json\x18\x01 \x01(\t\"{\n\x14SetMediaStateRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x12\n\x05index\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08position\x18\x04 \x01(\x01H\x01\x88\x01\x01\x42\x08\n\x06_indexB\x0b\n\t_position\"+\n\x15SetMediaStateResponse\x12\x12\n\nstate_json\x18\x01 \x01(\t\"\x0f\n\rEventsRequest\"#\n\x05\x45vent\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04json\x18\x02 \x01(\t2\xe4\x04\n\x07\x41ppHost\x12\x44\n\x05Hello\x12\x1c.carmesh.app.v1.HelloRequest\x1a\x1d.carmesh.app.v1.HelloResponse\x12Y\n\x0cShowTemplate\x12#.carmesh.app.v1.ShowTemplateRequest\x1a$.carmesh.app.v1.ShowTemplateResponse\x12G\n\x06Notify\x12\x1d.carmesh.app.v1.NotifyRequest\x1a\x1e.carmesh.app.v1.NotifyResponse\x12q\n\x14RegisterMediaSession\x12+.carmesh.app.v1.RegisterMediaSessionRequest\x1a,.carmesh.app.v1.RegisterMediaSessionResponse\x12\\\n\rSetMediaQueue\x12$.carmesh.app.v1.SetMediaQueueRequest\x1a%.carmesh.app.v1.SetMediaQueueResponse\x12\\\n\rSetMediaState\x12$.carmesh.app.v1.SetMediaStateRequest\x1a%.carmesh.app.v1.SetMediaStateResponse\x12@\n\x06\x45vents\x12\x1d.carmesh.app.v1.EventsRequest\x1a\x15.carmesh.app.v1.Event0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,13 +44,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NOTIFYRESPONSE']._serialized_start=320
   _globals['_NOTIFYRESPONSE']._serialized_end=348
   _globals['_REGISTERMEDIASESSIONREQUEST']._serialized_start=350
-  _globals['_REGISTERMEDIASESSIONREQUEST']._serialized_end=393
-  _globals['_REGISTERMEDIASESSIONRESPONSE']._serialized_start=395
-  _globals['_REGISTERMEDIASESSIONRESPONSE']._serialized_end=445
-  _globals['_EVENTSREQUEST']._serialized_start=447
-  _globals['_EVENTSREQUEST']._serialized_end=462
-  _globals['_EVENT']._serialized_start=464
-  _globals['_EVENT']._serialized_end=499
-  _globals['_APPHOST']._serialized_start=502
-  _globals['_APPHOST']._serialized_end=926
+  _globals['_REGISTERMEDIASESSIONREQUEST']._serialized_end=407
+  _globals['_REGISTERMEDIASESSIONRESPONSE']._serialized_start=409
+  _globals['_REGISTERMEDIASESSIONRESPONSE']._serialized_end=459
+  _globals['_SETMEDIAQUEUEREQUEST']._serialized_start=461
+  _globals['_SETMEDIAQUEUEREQUEST']._serialized_end=552
+  _globals['_SETMEDIAQUEUERESPONSE']._serialized_start=554
+  _globals['_SETMEDIAQUEUERESPONSE']._serialized_end=597
+  _globals['_SETMEDIASTATEREQUEST']._serialized_start=599
+  _globals['_SETMEDIASTATEREQUEST']._serialized_end=722
+  _globals['_SETMEDIASTATERESPONSE']._serialized_start=724
+  _globals['_SETMEDIASTATERESPONSE']._serialized_end=767
+  _globals['_EVENTSREQUEST']._serialized_start=769
+  _globals['_EVENTSREQUEST']._serialized_end=784
+  _globals['_EVENT']._serialized_start=786
+  _globals['_EVENT']._serialized_end=821
+  _globals['_APPHOST']._serialized_start=824
+  _globals['_APPHOST']._serialized_end=1436
 # @@protoc_insertion_point(module_scope)

@@ -53,16 +53,54 @@ class NotifyResponse(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class RegisterMediaSessionRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "zone")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    zone: str
+    def __init__(self, name: _Optional[str] = ..., zone: _Optional[str] = ...) -> None: ...
 
 class RegisterMediaSessionResponse(_message.Message):
     __slots__ = ("session_id",)
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class SetMediaQueueRequest(_message.Message):
+    __slots__ = ("session_id", "items_json", "start", "play")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    PLAY_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    items_json: str
+    start: int
+    play: bool
+    def __init__(self, session_id: _Optional[str] = ..., items_json: _Optional[str] = ..., start: _Optional[int] = ..., play: _Optional[bool] = ...) -> None: ...
+
+class SetMediaQueueResponse(_message.Message):
+    __slots__ = ("state_json",)
+    STATE_JSON_FIELD_NUMBER: _ClassVar[int]
+    state_json: str
+    def __init__(self, state_json: _Optional[str] = ...) -> None: ...
+
+class SetMediaStateRequest(_message.Message):
+    __slots__ = ("session_id", "state", "index", "position")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    state: str
+    index: int
+    position: float
+    def __init__(self, session_id: _Optional[str] = ..., state: _Optional[str] = ..., index: _Optional[int] = ..., position: _Optional[float] = ...) -> None: ...
+
+class SetMediaStateResponse(_message.Message):
+    __slots__ = ("state_json",)
+    STATE_JSON_FIELD_NUMBER: _ClassVar[int]
+    state_json: str
+    def __init__(self, state_json: _Optional[str] = ...) -> None: ...
 
 class EventsRequest(_message.Message):
     __slots__ = ()

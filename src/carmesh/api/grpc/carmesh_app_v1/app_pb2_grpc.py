@@ -54,6 +54,16 @@ class AppHostStub:
                 request_serializer=carmesh_dot_app_dot_v1_dot_app__pb2.RegisterMediaSessionRequest.SerializeToString,
                 response_deserializer=carmesh_dot_app_dot_v1_dot_app__pb2.RegisterMediaSessionResponse.FromString,
                 _registered_method=True)
+        self.SetMediaQueue = channel.unary_unary(
+                '/carmesh.app.v1.AppHost/SetMediaQueue',
+                request_serializer=carmesh_dot_app_dot_v1_dot_app__pb2.SetMediaQueueRequest.SerializeToString,
+                response_deserializer=carmesh_dot_app_dot_v1_dot_app__pb2.SetMediaQueueResponse.FromString,
+                _registered_method=True)
+        self.SetMediaState = channel.unary_unary(
+                '/carmesh.app.v1.AppHost/SetMediaState',
+                request_serializer=carmesh_dot_app_dot_v1_dot_app__pb2.SetMediaStateRequest.SerializeToString,
+                response_deserializer=carmesh_dot_app_dot_v1_dot_app__pb2.SetMediaStateResponse.FromString,
+                _registered_method=True)
         self.Events = channel.unary_stream(
                 '/carmesh.app.v1.AppHost/Events',
                 request_serializer=carmesh_dot_app_dot_v1_dot_app__pb2.EventsRequest.SerializeToString,
@@ -92,6 +102,21 @@ class AppHostServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetMediaQueue(self, request, context):
+        """Give a media session its queue: items the app serves over http(s); the car plays them
+        (docs/media.md, "Sessions and the service"). Needs the "media" permission.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetMediaState(self, request, context):
+        """Play or pause a media session, or move it to another item or position.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Events(self, request, context):
         """The app's events, the current driving state first; ends when the car stops.
         """
@@ -121,6 +146,16 @@ def add_AppHostServicer_to_server(servicer, server):
                     servicer.RegisterMediaSession,
                     request_deserializer=carmesh_dot_app_dot_v1_dot_app__pb2.RegisterMediaSessionRequest.FromString,
                     response_serializer=carmesh_dot_app_dot_v1_dot_app__pb2.RegisterMediaSessionResponse.SerializeToString,
+            ),
+            'SetMediaQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetMediaQueue,
+                    request_deserializer=carmesh_dot_app_dot_v1_dot_app__pb2.SetMediaQueueRequest.FromString,
+                    response_serializer=carmesh_dot_app_dot_v1_dot_app__pb2.SetMediaQueueResponse.SerializeToString,
+            ),
+            'SetMediaState': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetMediaState,
+                    request_deserializer=carmesh_dot_app_dot_v1_dot_app__pb2.SetMediaStateRequest.FromString,
+                    response_serializer=carmesh_dot_app_dot_v1_dot_app__pb2.SetMediaStateResponse.SerializeToString,
             ),
             'Events': grpc.unary_stream_rpc_method_handler(
                     servicer.Events,
@@ -236,6 +271,60 @@ class AppHost:
             '/carmesh.app.v1.AppHost/RegisterMediaSession',
             carmesh_dot_app_dot_v1_dot_app__pb2.RegisterMediaSessionRequest.SerializeToString,
             carmesh_dot_app_dot_v1_dot_app__pb2.RegisterMediaSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetMediaQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carmesh.app.v1.AppHost/SetMediaQueue',
+            carmesh_dot_app_dot_v1_dot_app__pb2.SetMediaQueueRequest.SerializeToString,
+            carmesh_dot_app_dot_v1_dot_app__pb2.SetMediaQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetMediaState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carmesh.app.v1.AppHost/SetMediaState',
+            carmesh_dot_app_dot_v1_dot_app__pb2.SetMediaStateRequest.SerializeToString,
+            carmesh_dot_app_dot_v1_dot_app__pb2.SetMediaStateResponse.FromString,
             options,
             channel_credentials,
             insecure,
