@@ -106,7 +106,7 @@ _FIXED = {
 }
 _COLUMNS = (
     "t.id, t.title, t.artist, a.title, t.genre, t.duration, t.art, t.number, t.disc, t.year, "
-    "t.album_id, a.artist, t.path"
+    "t.album_id, a.artist, t.path, t.title_key, t.album_key"
 )
 _FROM = "track t JOIN album a ON a.id = t.album_id"
 #: one scan lock per database file, so two Library objects on one file do not interleave
@@ -175,11 +175,22 @@ class _FoundFiles:
                 self.files[path] = (root, mtime, size)
 
 
-def _album_order(item: MediaItem) -> tuple[Any, ...]:
-    extra = item.extra
-    number = extra["number"]
-    disc = extra["disc"]
-    return (1 if disc is None else disc, number is None, number or 0, fold(item.title), extra["id"])
+Row = Sequence[Any]
+
+
+def _album_order(row: Row) -> tuple[Any, ...]:
+    """Disc, track number (unnumbered last), title, id of a row of ``_COLUMNS``."""
+    number, disc = row[7], row[8]
+    return (1 if disc is None else disc, number is None, number or 0, row[13], row[0])
+
+
+def _file_name(row: Row) -> str:
+    return display_name(os.path.basename(bytes(row[12])))
+
+
+def _track_order(row: Row) -> tuple[Any, ...]:
+    """Album (folded title, title, id), then the album order."""
+    return (row[14], row[3], row[10], *_album_order(row))
 
 
 def _text_order(text: str) -> tuple[str, str]:
@@ -502,9 +513,9 @@ class Library:
     # -- items ------------------------------------------------------------------------------
 
     @staticmethod
-    def _item(row: Sequence[Any]) -> MediaItem:
+    def _item(row: Row) -> MediaItem:
         (track_id, title, artist, album, genre, duration, art, number, disc, year) = row[:10]
-        album_id, album_artist, path = row[10:13]
+        album_id, album_artist = row[10:12]
         return MediaItem(
             uri=f"library:track/{track_id}",
             title=title,
@@ -521,7 +532,7 @@ class Library:
                 "number": number,
                 "disc": disc,
                 "year": year,
-                "file": display_name(os.path.basename(bytes(path))),
+                "file": _file_name(row),
             },
         )
 
@@ -653,12 +664,12 @@ class Library:
         if where:
             sql += " WHERE " + " AND ".join(where)
         with self._read() as db:
-            items = [self._item(row) for row in db.execute(sql, args)]
-        if folder is not None:
-            return sorted(items, key=lambda i: (*_text_order(i.extra["file"]), i.extra["id"]))
-        return sorted(
-            items, key=lambda i: (*_text_order(i.album), i.extra["album_id"], *_album_order(i))
-        )
+            rows = db.execute(sql, args).fetchall()
+        if folder is None:
+            rows.sort(key=_track_order)
+        else:
+            rows.sort(key=lambda row: (*_text_order(_file_name(row)), row[0]))
+        return [self._item(row) for row in rows]
 
     def folders(self, parent: Path | str | None = None) -> list[dict[str, Any]]:
         """Folders holding tracks (directly or below) as {path, name, node, tracks}, by name:
