@@ -181,6 +181,32 @@ def run(
         Path | None,
         typer.Option("--velocitas-venv", help="Virtualenv with velocitas-sdk for Velocitas apps."),
     ] = None,
+    media: Annotated[
+        bool | None,
+        typer.Option(
+            "--media/--no-media",
+            help="Run the media service: music library, radio, podcasts, app media (default: yes).",
+        ),
+    ] = None,
+    audio_out: Annotated[
+        str | None,
+        typer.Option(
+            "--audio-out",
+            help="Driver zone audio: auto (default), null, wav:PATH, alsa[:DEVICE], pulse.",
+        ),
+    ] = None,
+    audio_out_rear: Annotated[
+        str | None,
+        typer.Option(
+            "--audio-out-rear", help="Rear-seat zone audio, as --audio-out (default 'off')."
+        ),
+    ] = None,
+    media_library: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--media-library", help="Folder of music files to scan (default ~/Music); repeatable."
+        ),
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Start the car: the signal broker, its gRPC API, the vehicle and the HMI. Ctrl-C stops it."""
@@ -217,6 +243,10 @@ def run(
         apps=apps,
         mqtt=mqtt,
         velocitas_venv=velocitas_venv,
+        media=media,
+        audio_out=audio_out,
+        audio_out_rear=audio_out_rear,
+        media_library=media_library,
     )
     runtime = Runtime(settings)
 
@@ -249,6 +279,8 @@ def run(
                 f"  apps      {len(apps)} installed, {running} running "
                 f"(apps socket unix:{rt.apps.platform.socket_path})"
             )
+        if rt.media is not None:
+            lines.append(f"  media     {rt.media.describe()}")
         vehicle_line = rt.vehicle.description if rt.vehicle is not None else "none"
         lines += [
             f"  vehicle   {vehicle_line}",

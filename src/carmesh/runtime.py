@@ -32,6 +32,7 @@ from carmesh.vss import Catalog
 
 if TYPE_CHECKING:
     from carmesh.apps.service import AppsService
+    from carmesh.media.service import MediaService
     from carmesh.mqtt import MosquittoService
 
 #: The issuer of the tokens the car signs for its apps (``carmesh.apps.credentials``).
@@ -155,14 +156,15 @@ class _WatchedLink:
 
 
 def carmesh_overlay() -> Path:
-    """The packaged overlay of signals carmesh's vehicle providers publish that VSS lacks."""
+    """The packaged overlay of signals carmesh's vehicle providers and media service publish
+    that VSS lacks."""
     return Path(str(resources.files("carmesh.vss") / "data" / "carmesh_overlay.yaml"))
 
 
 def load_catalog(settings: Settings) -> Catalog:
     """The catalog a car with these settings serves: the release, the carmesh overlay when
-    a vehicle provider runs, then the user's overlays."""
-    if settings.vehicle == "none":
+    a vehicle provider or the media service runs, then the user's overlays."""
+    if settings.vehicle == "none" and not settings.media:
         return Catalog.load(settings.vss, settings.overlays)
     catalog = Catalog.load(settings.vss, [carmesh_overlay(), *settings.overlays])
     base = catalog.name.split(" + ")[0]
@@ -216,6 +218,16 @@ class Runtime:
         self.vehicle = make_vehicle(settings, self.catalog)
         if self.vehicle is not None:
             self.services.append(VehicleService(self.vehicle, self.broker))
+        self.media: MediaService | None = None
+        if settings.media:
+            from carmesh.media.service import MediaService
+
+            self.media = MediaService(
+                settings,
+                self.broker,
+                apps_host=self.apps.platform.host if self.apps is not None else None,
+            )
+            self.services.append(self.media)
         self.mqtt: MosquittoService | None = None
         if settings.mqtt.lower() != "off":
             from carmesh.mqtt import MosquittoService
@@ -236,6 +248,7 @@ class Runtime:
                 settings.http,
                 insecure=settings.insecure,
                 apps=self.apps.platform if self.apps is not None else None,
+                media=self.media,
             )
             self.services.append(self.hmi)
         self._stop = asyncio.Event()

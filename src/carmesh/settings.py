@@ -38,6 +38,17 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("carmesh", appauthor=False))
 
 
+def default_media_library() -> list[Path]:
+    """``~/Music`` when it exists, else nothing."""
+    music = Path.home() / "Music"
+    return [music] if music.is_dir() else []
+
+
+#: Kinds of audio outputs (``docs/media.md``, "Engine"): ``auto``, ``null``, ``wav:PATH``,
+#: ``alsa`` or ``alsa:DEVICE``, ``pulse``.
+AUDIO_OUTPUTS = ("auto", "null", "wav", "alsa", "pulse")
+
+
 @dataclass
 class Settings:
     """Everything a carmesh process needs to know to start."""
@@ -106,6 +117,21 @@ class Settings:
     mqtt: str = "off"
     #: The virtualenv holding velocitas-sdk that runs apps with ``runtime = "velocitas"``.
     velocitas_venv: Path | None = None
+    #: Run the media service (sessions, audio engine, library, radio, podcasts).
+    media: bool = True
+    #: Folders of music files the library scans (default ``~/Music`` when it exists).
+    media_library: list[Path] = field(default_factory=default_media_library)
+    #: Where the driver zone's audio goes: ``auto``, ``null``, ``wav:PATH``, ``alsa[:DEVICE]``,
+    #: ``pulse``.
+    audio_out: str = "auto"
+    #: The rear-seat zone's audio output, as ``audio_out``; ``off``: no rear zone.
+    audio_out_rear: str = "off"
+    #: Radio stations (TOML, ``[[station]] id, name, url, genre``); None: the packaged list.
+    radio_stations: Path | None = None
+    #: How far (dB, negative) media is ducked under a navigation prompt or a notification.
+    duck_db: float = -12.0
+    #: Length (ms) of the gain ramps of volume changes, ducking and pauses.
+    audio_ramp_ms: float = 20.0
 
     @property
     def database(self) -> Path:
@@ -167,7 +193,26 @@ class Settings:
             raise ConfigError("app_crash_limit must be 1 or more and app_crash_window positive")
         if not 0 < settings.app_backoff <= settings.app_backoff_max:
             raise ConfigError("app_backoff must be positive and at most app_backoff_max")
+        _check_audio_out("audio_out", settings.audio_out, off=False)
+        _check_audio_out("audio_out_rear", settings.audio_out_rear, off=True)
+        if not -60.0 <= settings.duck_db <= 0.0:
+            raise ConfigError("duck_db must be a number of decibels from -60 to 0")
+        if not 0.0 <= settings.audio_ramp_ms <= 1000.0:
+            raise ConfigError("audio_ramp_ms must be a number of milliseconds from 0 to 1000")
         return settings
+
+
+def _check_audio_out(name: str, spec: str, *, off: bool) -> None:
+    """Raise :class:`ConfigError` unless *spec* names an audio output (or ``off``)."""
+    if off and spec == "off":
+        return
+    kind, colon, rest = spec.partition(":")
+    if kind in AUDIO_OUTPUTS and (
+        (not colon and kind != "wav") or (colon and rest and kind in ("wav", "alsa"))
+    ):
+        return
+    choices = "auto, null, wav:PATH, alsa, alsa:DEVICE, pulse" + (", off" if off else "")
+    raise ConfigError(f"{name} {spec!r} is not an audio output; use one of {choices}")
 
 
 def _text(value: Any) -> str:
@@ -258,6 +303,13 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "app_backoff_max": _seconds,
     "mqtt": _text,
     "velocitas_venv": _path,
+    "media": _flag,
+    "media_library": lambda v: [_path(p) for p in _list(v)],
+    "audio_out": _text,
+    "audio_out_rear": _text,
+    "radio_stations": _path,
+    "duck_db": _number,
+    "audio_ramp_ms": _number,
 }
 
 
@@ -286,6 +338,8 @@ def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["app_trusted_keys"] = [
             p for p in env["CARMESH_APP_TRUSTED_KEYS"].split(os.pathsep) if p
         ]
+    if env.get("CARMESH_MEDIA_LIBRARY"):
+        values["media_library"] = [p for p in env["CARMESH_MEDIA_LIBRARY"].split(os.pathsep) if p]
     if env.get("CARMESH_PERSIST"):
         values["persist"] = env["CARMESH_PERSIST"].split()
     for key in (
@@ -319,6 +373,12 @@ def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
         "app_backoff_max",
         "mqtt",
         "velocitas_venv",
+        "media",
+        "audio_out",
+        "audio_out_rear",
+        "radio_stations",
+        "duck_db",
+        "audio_ramp_ms",
     ):
         if env.get(f"CARMESH_{key.upper()}"):
             values[key] = env[f"CARMESH_{key.upper()}"]

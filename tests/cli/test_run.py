@@ -37,8 +37,9 @@ Vehicle.Carmesh.AmbientLight.Hue:
 
 
 def environment(columns: int | None = 500) -> dict[str, str]:
-    """The test's environment without carmesh settings, with a fixed terminal width and the
-    gRPC API and the HMI on ports of the system's choosing (tests run side by side)."""
+    """The test's environment without carmesh settings, with a fixed terminal width, the
+    gRPC API and the HMI on ports of the system's choosing (tests run side by side), and
+    the media service's audio going nowhere (tests never play on the machine's speakers)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -46,6 +47,7 @@ def environment(columns: int | None = 500) -> dict[str, str]:
     }
     env["CARMESH_GRPC"] = "127.0.0.1:0"
     env["CARMESH_HTTP"] = "127.0.0.1:0"
+    env["CARMESH_AUDIO_OUT"] = "null"
     if columns is not None:
         env["COLUMNS"] = str(columns)
     return env
@@ -155,8 +157,8 @@ def test_run_prints_a_banner_and_stops_cleanly_on_a_signal(
 
     assert f"carmesh {__version__} — the car is running" in car.stdout[0]
     assert banner_line(car, "catalog") == (
-        "catalog   VSS 6.0 + carmesh signals: 1271 signals "
-        "(495 sensors, 646 actuators, 130 attributes)"
+        "catalog   VSS 6.0 + carmesh signals: 1301 signals "
+        "(515 sensors, 656 actuators, 130 attributes)"
     )
     assert banner_line(car, "data") == f"data      {data}"
     assert banner_line(car, "vehicle").startswith(
@@ -178,7 +180,7 @@ def test_run_prints_a_banner_and_stops_cleanly_on_a_signal(
 
 
 def test_run_with_vss_4_loads_910_signals(start, tmp_path: Path) -> None:
-    car = start("--data-dir", tmp_path / "car", "--vss", "4.0", "--vehicle", "none")
+    car = start("--data-dir", tmp_path / "car", "--vss", "4.0", "--vehicle", "none", "--no-media")
     car.wait_for("Press Ctrl-C to stop.")
     assert banner_line(car, "catalog").startswith("catalog   VSS 4.0: 910 signals (")
     assert banner_line(car, "vehicle") == "vehicle   none"
@@ -195,8 +197,8 @@ def test_run_applies_an_overlay(start, tmp_path: Path) -> None:
     car = start("--data-dir", tmp_path / "car", "--overlay", overlay)
     car.wait_for("Press Ctrl-C to stop.")
     assert banner_line(car, "catalog") == (
-        "catalog   VSS 6.0 + carmesh signals + 1 overlay: 1272 signals "
-        "(495 sensors, 647 actuators, 130 attributes)"
+        "catalog   VSS 6.0 + carmesh signals + 1 overlay: 1302 signals "
+        "(515 sensors, 657 actuators, 130 attributes)"
     )
     car.proc.send_signal(signal.SIGTERM)
     assert car.finish() == ""

@@ -51,10 +51,18 @@ async def test_saved_sessions_and_zones_come_back(tmp_path: Path) -> None:
     assert saved.zones["rear"].active is None
     assert saved.sessions[("driver", "library")] == snapshot()
     assert saved.sessions[("rear", "radio")]["playing"] is False
+    await again.save_position("driver", "library", 0, 99.5, False)
+    await again.save_position("driver", "never-saved", 0, 1.0, True)
     await again.forget_session("rear", "radio")
     await again.close()
-    saved = await asyncio.to_thread(StateStore(path).open)
+    third = StateStore(path)
+    saved = await asyncio.to_thread(third.open)
     assert ("rear", "radio") not in saved.sessions
+    assert ("driver", "never-saved") not in saved.sessions
+    library = saved.sessions[("driver", "library")]
+    assert (library["cursor"], library["position"], library["playing"]) == (0, 99.5, False)
+    assert library["items"] == snapshot()["items"]
+    await third.close()
 
 
 async def test_the_database_is_wal_with_full_sync(tmp_path: Path) -> None:
@@ -84,8 +92,10 @@ async def test_saves_in_a_burst_fold_into_few_writes(tmp_path: Path) -> None:
     )
     assert writes <= 3
     await store.close()
-    saved = await asyncio.to_thread(StateStore(tmp_path / "state.db").open)
+    again = StateStore(tmp_path / "state.db")
+    saved = await asyncio.to_thread(again.open)
     assert saved.sessions[("driver", "library")]["position"] == 49.0
+    await again.close()
 
 
 async def test_a_broken_file_is_moved_aside(tmp_path: Path) -> None:
@@ -126,5 +136,7 @@ def test_a_killed_process_leaves_the_last_save(tmp_path: Path) -> None:
     )
     assert result.stdout.strip() == "saved", result.stderr
     assert result.returncode == -9
-    saved = StateStore(path).open()
+    store = StateStore(path)
+    saved = store.open()
     assert saved.sessions[("driver", "library")]["position"] == 19.0
+    asyncio.run(store.close())

@@ -49,7 +49,10 @@ def running_car(data_dir: Path, *args: str, timeout: float = 20.0) -> Iterator[R
     the block ends.
 
     Without ``--vehicle`` in *args* the car runs with ``--vehicle none``: tests of the APIs
-    bring their own providers, which must be free to claim any signal.
+    bring their own providers, which must be free to claim any signal. Likewise it runs
+    ``--no-media`` unless *args* mention ``--media`` or ``--audio-out`` (tests publish the
+    ``Media.*`` signals themselves), and ``--media`` without ``--audio-out`` plays to
+    ``null``.
     """
     cmd = [CARMESH, "run", "--data-dir", str(data_dir)]
     if not any(a == "--grpc" for a in args):
@@ -58,6 +61,12 @@ def running_car(data_dir: Path, *args: str, timeout: float = 20.0) -> Iterator[R
         cmd += ["--http", "127.0.0.1:0"]
     if not any(a == "--vehicle" or a.startswith("--vehicle=") for a in args):
         cmd += ["--vehicle", "none"]
+    media = any(a in ("--media", "--no-media") for a in args)
+    audio_out = any(a == "--audio-out" or a.startswith("--audio-out=") for a in args)
+    if not media and not audio_out:
+        cmd += ["--no-media"]
+    elif "--media" in args and not audio_out:
+        cmd += ["--audio-out", "null"]
     cmd += list(args)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     process = subprocess.Popen(

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from carmesh import __version__
-from carmesh.hmi import api, apps_api, pages, status, ws
+from carmesh.hmi import api, apps_api, media_api, pages, status, ws
 from carmesh.hmi.context import HmiContext
 from carmesh.hmi.origin import SameHostOnly
 
@@ -23,7 +23,9 @@ signal and actuates the driver-facing actuators. Live updates stream over the We
 (see docs/hmi-protocol.md).
 
 The apps platform's routes (`/api/apps…`: install, permissions, lifecycle, templates) answer
-503 while the platform is off (see docs/apps.md).
+503 while the platform is off (see docs/apps.md). The media service's routes (`/api/media…`:
+state, browse, search, play, transport, queue, modes, art, stations, podcasts, library scans)
+answer 503 while it is off (see docs/media.md).
 """
 
 
@@ -51,6 +53,7 @@ def create_app(
     app.add_middleware(SameHostOnly, loopback=loopback)
     app.include_router(api.router)
     app.include_router(apps_api.router)
+    app.include_router(media_api.router)
     app.add_api_websocket_route("/ws", ws.endpoint)
     pages.install(app, static_dir, i18n_dir)
     return app

@@ -25,6 +25,7 @@ from carmesh.errors import ConfigError
 from carmesh.hmi.app import create_app
 from carmesh.hmi.context import HmiContext
 from carmesh.hmi.principal import hmi_principal
+from carmesh.media.control import MediaControl
 from carmesh.rules.distraction import DrivingWatcher
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ class HmiServer:
 
     Refuses a non-loopback address unless *insecure*: the HMI has no authorization, so
     anyone who reaches it can read and actuate the car. *apps* is the apps platform the
-    pages show and ``/api/apps…`` controls; None when it is off.
+    pages show and ``/api/apps…`` controls, *media* the media service ``/api/media…``
+    controls; None when off.
     """
 
     name = "hmi"
@@ -65,6 +67,7 @@ class HmiServer:
         static_dir: Path | None = None,
         i18n_dir: Path | None = None,
         apps: AppsControl | None = None,
+        media: MediaControl | None = None,
     ) -> None:
         self.host, self.port = parse_address(address, example=DEFAULT_ADDRESS)
         if not is_loopback(self.host) and not insecure:
@@ -77,7 +80,7 @@ class HmiServer:
         self.principal = hmi_principal()
         self.watcher = DrivingWatcher(broker, self.principal)
         self.app = create_app(
-            HmiContext(broker, self.principal, self.watcher, apps),
+            HmiContext(broker, self.principal, self.watcher, apps, media),
             loopback=is_loopback(self.host),
             static_dir=static_dir,
             i18n_dir=i18n_dir,

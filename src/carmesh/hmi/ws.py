@@ -1,6 +1,7 @@
 """The HMI's WebSocket ``/ws`` (``docs/hmi-protocol.md``): subscriptions, actuations, the
-driving state and, when the apps platform runs, its apps, templates, notifications and taps
-(``docs/apps.md``), one :class:`HmiSocket` per connection.
+driving state, when the apps platform runs its apps, templates, notifications and taps
+(``docs/apps.md``), and when the media service runs its state (``docs/media.md``), one
+:class:`HmiSocket` per connection.
 
 Flow control. The broker pushes into bounded, conflating subscriptions and never waits; one
 task per subscription drains it into this connection's *pending* map (latest datapoint per
@@ -19,6 +20,11 @@ current state: the ``apps`` frame, one ``app.template`` frame per app (``templat
 an app that shows nothing, so a page that reconnects drops what went away meanwhile) and the
 recent notifications, oldest first, marked ``"recent": true`` (pages list them but do not pop
 them up again).
+
+Media frames too: the service's latest state is pending, one ``media`` frame holds it. A
+change of state, item, queue or mode is sent at once; when only positions advanced, the frame
+waits until :data:`MEDIA_POSITION_INTERVAL` after the previous ``media`` frame (≤ 4 per
+second). On connect the connection starts with the current state.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from carmesh.hmi.apps_api import PLATFORM_OFF, check_action, check_app_id
 from carmesh.hmi.context import HmiContext, context_of
 from carmesh.hmi.status import carmesh_error_json
 from carmesh.hmi.wire import datapoint_json
+from carmesh.media.control import MediaEvent
 from carmesh.rules.distraction import DrivingState
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,8 @@ MAX_QUEUED_REPLIES = 64
 MAX_ACTUATIONS = 16
 #: Notifications that may wait for a slow client; beyond, the oldest are dropped.
 MAX_QUEUED_NOTIFICATIONS = 32
+#: Seconds between two ``media`` frames that only move positions (at most 4 per second).
+MEDIA_POSITION_INTERVAL = 0.25
 
 
 def _encode(frame: dict[str, Any]) -> str:
@@ -88,6 +97,10 @@ def notification_frame(notification: dict[str, Any], *, recent: bool) -> str:
     return _encode({"type": "notification", "notification": notification, "recent": recent})
 
 
+def media_frame(state: dict[str, Any]) -> str:
+    return _encode({"type": "media", "state": state})
+
+
 class HmiSocket:
     """One WebSocket client: its subscriptions, pending updates and replies."""
 
@@ -97,6 +110,7 @@ class HmiSocket:
         self.principal = context.principal
         self.watcher = context.watcher
         self.apps = context.apps
+        self.media = context.media
         #: Leaf paths the client subscribed to and has not unsubscribed from.
         self._wanted: set[str] = set()
         #: Open broker subscriptions with the task draining each, and the paths they cover.
@@ -118,6 +132,11 @@ class HmiSocket:
         self._app_list: list[dict[str, Any]] | None = None
         self._templates: dict[str, dict[str, Any]] = {}
         self._notifications: deque[str] = deque(maxlen=MAX_QUEUED_NOTIFICATIONS)
+        #: The media state not sent yet; whether more than positions changed in it.
+        self._media_state: dict[str, Any] | None = None
+        self._media_urgent = False
+        self._next_media = 0.0
+        self._media_timer: asyncio.TimerHandle | None = None
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -127,6 +146,7 @@ class HmiSocket:
         remove = self.watcher.listen(self._on_driving)
         self._on_driving(self.watcher.state)
         remove_apps = self._follow_apps()
+        remove_media = self._follow_media()
         writer = asyncio.create_task(self._write(), name="hmi-ws-writer")
         reader = asyncio.create_task(self._read(), name="hmi-ws-reader")
         try:
@@ -140,12 +160,15 @@ class HmiSocket:
         finally:
             remove()
             remove_apps()
+            remove_media()
             for task in (writer, reader, *self._actuations, *self._subscriptions.values()):
                 task.cancel()
             for subscription in self._subscriptions:
                 subscription.close()
             if self._timer is not None:
                 self._timer.cancel()
+            if self._media_timer is not None:
+                self._media_timer.cancel()
             tasks = (writer, reader, *self._actuations, *self._subscriptions.values())
             await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
@@ -361,6 +384,47 @@ class HmiSocket:
         else:
             self._reply({"type": "result", "id": ident, "ok": True})
 
+    # -- media ----------------------------------------------------------------------------
+
+    def _follow_media(self) -> Callable[[], None]:
+        """Queue the media service's current state and follow its changes; the function
+        that stops following (nothing to do while the service is off)."""
+        media = self.media
+        if media is None:
+            return lambda: None
+        remove = media.listen(self._on_media_event)
+        try:
+            self._media_state = media.state()
+        except Exception:  # the screens stay up whatever the service does
+            log.exception("the media service failed to describe its state")
+            return remove
+        self._media_urgent = True
+        self._wake.set()
+        return remove
+
+    def _on_media_event(self, event: MediaEvent) -> None:
+        self._media_state = event.state
+        if not event.position_only:
+            self._media_urgent = True
+        self._wake.set()
+
+    def _on_media_timer(self) -> None:
+        self._media_timer = None
+        self._wake.set()
+
+    async def _write_media(self, send: Callable[[str], Awaitable[None]], now: float) -> None:
+        if self._media_state is None:
+            return
+        if not self._media_urgent and now < self._next_media:
+            if self._media_timer is None:
+                loop = asyncio.get_running_loop()
+                self._media_timer = loop.call_at(self._next_media, self._on_media_timer)
+            return
+        state, self._media_state = self._media_state, None
+        self._media_urgent = False
+        self._next_media = now + MEDIA_POSITION_INTERVAL
+        await send(media_frame(state))
+
     # -- writing --------------------------------------------------------------------------
 
     def _on_driving(self, state: DrivingState) -> None:
@@ -391,6 +455,7 @@ class HmiSocket:
                 state, self._driving = self._driving, None
                 await send(driving_frame(state))
             await self._write_apps(send)
+            await self._write_media(send, loop.time())
             if not self._pending:
                 continue
             now = loop.time()

@@ -261,6 +261,12 @@ class MediaSession:
             else:
                 await self._go(cursor)
 
+    async def go_to(self, index: int) -> None:
+        """Make queue item *index* current from its start (playing if the session plays)."""
+        async with self._lock:
+            check_index(index, len(self._items), "index")
+            await self._go(self._order.index(index))
+
     async def seek(self, position: float) -> None:
         """Jump to *position* seconds into the current item (InvalidArgument outside it,
         or for a live stream)."""
@@ -297,10 +303,16 @@ class MediaSession:
     # -- the queue ------------------------------------------------------------------------
 
     async def set_queue(
-        self, items: Sequence[MediaItem], start: int = 0, *, play: bool = True
+        self,
+        items: Sequence[MediaItem],
+        start: int = 0,
+        *,
+        play: bool = True,
+        position: float = 0.0,
     ) -> None:
-        """Replace the queue with *items* and make *items[start]* current; play it unless
-        *play* is false. With shuffle on, the new order starts with *start*."""
+        """Replace the queue with *items* and make *items[start]* current, at *position* s
+        (e.g. where an episode was left); play it unless *play* is false. With shuffle on,
+        the new order starts with *start*."""
         items = list(items)
         if not items:
             raise InvalidArgument("a queue needs at least one item")
@@ -311,10 +323,12 @@ class MediaSession:
             await self._unload()
             self._items = items
             self._order, self._cursor = self._new_order(start)
-            self._position = 0.0
+            item = items[start]
+            fits = item.duration is None or position < item.duration
+            self._position = position if position > 0 and fits and not item.live else 0.0
             self.error = None
             if play:
-                await self._load(0.0)
+                await self._load(self._position)
             else:
                 self._set_state(PlaybackState.PAUSED)
 

@@ -83,6 +83,7 @@ class StateStore:
         self._db: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._sessions: dict[tuple[str, str], dict[str, Any]] = {}
+        self._positions: dict[tuple[str, str], tuple[int, float, bool]] = {}
         self._forget: set[tuple[str, str]] = set()
         self._zones: dict[str, SavedZone] = {}
         self._lock = asyncio.Lock()
@@ -170,12 +171,22 @@ class StateStore:
         (or a newer one) is committed."""
         key = (zone, str(snapshot["key"]))
         self._forget.discard(key)
+        self._positions.pop(key, None)
         self._sessions[key] = snapshot
+        await self._flush()
+
+    async def save_position(
+        self, zone: str, key: str, cursor: int, position: float, playing: bool
+    ) -> None:
+        """Store where a saved session is (its play-order cursor and position) without
+        writing its queue again; nothing happens for a session never saved."""
+        self._positions[(zone, key)] = (cursor, position, playing)
         await self._flush()
 
     async def forget_session(self, zone: str, key: str) -> None:
         """Delete a saved session."""
         self._sessions.pop((zone, key), None)
+        self._positions.pop((zone, key), None)
         self._forget.add((zone, key))
         await self._flush()
 
@@ -186,19 +197,21 @@ class StateStore:
 
     async def _flush(self) -> None:
         async with self._lock:
-            if not (self._sessions or self._zones or self._forget):
+            if not (self._sessions or self._positions or self._zones or self._forget):
                 return  # a write that ran meanwhile took it
             if self._executor is None:
                 raise RuntimeError("the media state store is not open")
-            sessions, zones, forget = self._sessions, self._zones, self._forget
-            self._sessions, self._zones, self._forget = {}, {}, set()
+            sessions, positions = self._sessions, self._positions
+            zones, forget = self._zones, self._forget
+            self._sessions, self._positions, self._zones, self._forget = {}, {}, {}, set()
             await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._write, sessions, zones, forget
+                self._executor, self._write, sessions, positions, zones, forget
             )
 
     def _write(
         self,
         sessions: dict[tuple[str, str], dict[str, Any]],
+        positions: dict[tuple[str, str], tuple[int, float, bool]],
         zones: dict[str, SavedZone],
         forget: set[tuple[str, str]],
     ) -> None:
@@ -237,6 +250,14 @@ class StateStore:
                         now,
                     )
                     for (zone, key), s in sessions.items()
+                ],
+            )
+            db.executemany(
+                "UPDATE session SET cursor = ?, position = ?, playing = ?, updated_ns = ? "
+                "WHERE zone = ? AND key = ?",
+                [
+                    (cursor, position, int(playing), now, zone, key)
+                    for (zone, key), (cursor, position, playing) in positions.items()
                 ],
             )
         except BaseException:

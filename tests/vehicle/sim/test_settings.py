@@ -52,7 +52,7 @@ def test_the_runtime_builds_the_vehicle_the_settings_name(tmp_path: Path) -> Non
     assert isinstance(vehicle, SimulatedVehicle)
     assert vehicle.description.endswith("20× real time, seed 5")
     assert "Vehicle.Carmesh.Simulator.Fault.DTCs" in catalog
-    none = Settings.load(env={}, vehicle="none")
+    none = Settings.load(env={}, vehicle="none", media=False)
     assert make_vehicle(none, load_catalog(none)) is None
     assert "Vehicle.Carmesh" not in load_catalog(none)
 
