@@ -34,6 +34,7 @@ from mutagen.wave import WAVE
 from carmesh.errors import ConfigError, NotFound
 from carmesh.media.library import BATCH_FILES, Library, ScanReport
 from carmesh.media.library_scan import UNKNOWN_ALBUM, UNKNOWN_ARTIST, VARIOUS_ARTISTS, clean, fold
+from tests.media.audio import encode, sine
 
 # -- audio and images ---------------------------------------------------------------------------
 
@@ -47,40 +48,6 @@ _CODECS = {
     "m4a": "aac",
     "wav": "wav",
 }
-
-
-# Until tests/media/audio.py lands: the same signatures, so switching is one import.
-_RATE = 48_000
-_ENCODERS = {
-    "mp3": ("mp3", "libmp3lame"),
-    "flac": ("flac", "flac"),
-    "vorbis": ("ogg", "vorbis"),
-    "opus": ("ogg", "libopus"),
-    "aac": ("ipod", "aac"),
-    "wav": ("wav", "pcm_s16le"),
-}
-
-
-def sine(freq: float, seconds: float, amplitude: float = 0.5) -> np.ndarray:
-    t = np.arange(round(seconds * _RATE)) / _RATE
-    mono = (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-    return np.repeat(mono[:, None], 2, axis=1)
-
-
-def encode(path: Path, pcm: np.ndarray, codec: str) -> Path:
-    container, encoder = _ENCODERS[codec]
-    with av.open(str(path), "w", format=container) as out:
-        stream: Any = out.add_stream(encoder, rate=_RATE, layout="stereo")
-        if encoder == "vorbis":
-            stream.codec_context.options = {"strict": "experimental"}
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(pcm.T), format="fltp", layout="stereo"
-        )
-        frame.rate = _RATE
-        frame.pts = 0
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            out.mux(packet)
-    return path
 
 
 def _jpeg(shade: int) -> bytes:
