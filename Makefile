@@ -14,7 +14,7 @@ MOSQUITTO := /usr/sbin/mosquitto
 CHROMIUM := /usr/bin/chromium
 ARGS ?=
 
-.PHONY: run test lint typecheck unit chromium mosquitto bench bench-grpc bench-hmi bench-apps example-apps clean
+.PHONY: run test lint typecheck unit chromium mosquitto bench bench-grpc bench-hmi bench-apps bench-media example-apps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,9 @@ bench: $(STAMP)
 
 bench-apps: $(STAMP)
 	$(BIN)/python benchmarks/apps.py $(ARGS)
+
+bench-media: $(STAMP)
+	$(BIN)/python benchmarks/media.py $(ARGS)
 
 # Build and sign the sample apps with the development key, make the running car (`make run`
 # in another terminal; CAR=http://HOST:PORT for another address) trust that key, and install

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carmesh.apps.manifest import MANIFEST_NAME, SIGNATURE_NAME
 from carmesh.apps.archive import MAX_MEMBERS, zip_members
+from carmesh.apps.manifest import MANIFEST_NAME, SIGNATURE_NAME
 from carmesh.apps.package import (
     Package,
     Signature,
