@@ -1,6 +1,10 @@
 /**
  * The centre display (`/`, designed for 1920×720): loads the user's language, connects to
- * the car and switches between the home cards, the settings view and an open app.
+ * the car and switches between the home cards, the media page, the settings view and an open
+ * app.
+ *
+ * Media: the rail's media button and the media card (its cover, titles or open button) show
+ * the media page; its back button returns home.
  *
  * Apps: the launcher shows the link's app list; a tap on a tile first asks for permissions
  * nobody decided yet, then opens the app (starting it when it is stopped). Notifications that
@@ -18,6 +22,7 @@ import "./components/status-bar.js";
 import "./components/vehicle-card.js";
 import "./components/climate-card.js";
 import "./components/media-card.js";
+import "./components/media-view.js";
 import "./components/nav-card.js";
 import "./components/notifications.js";
 import { appIcon, appName, localized, undecided } from "./components/app-launcher.js";
@@ -35,11 +40,13 @@ function show(view) {
     if (button.dataset.view === view) button.setAttribute("aria-current", "page");
     else button.removeAttribute("aria-current");
   }
+  if (view === "media") mediaView.open();
 }
 
 const launcher = document.querySelector("cm-app-launcher");
 const appView = document.querySelector("cm-app-view");
 const permissionDialog = document.querySelector("cm-permission-dialog");
+const mediaView = document.querySelector("cm-media-view");
 
 /** Open app `id`: decide its permissions first, start it if it is stopped. */
 async function launch(id) {
@@ -88,6 +95,10 @@ appView.addEventListener("permissions", (event) => {
   if (app) permissionDialog.ask(app, { all: true });
 });
 link.addEventListener("notification", (event) => notify(event.detail));
+document.addEventListener("open-media", () => show("media"));
+mediaView.addEventListener("close", () => {
+  if (document.body.dataset.view === "media") show("home");
+});
 
 followTheme();
 for (const el of document.querySelectorAll("[data-icon]")) el.innerHTML = icon(el.dataset.icon);

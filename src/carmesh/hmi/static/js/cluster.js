@@ -1,7 +1,8 @@
 /**
  * The driver cluster (`/cluster`, designed for 1280×480): speed and power, gear, energy,
- * trip, turn signals and telltales. It follows the same settings as the centre display
- * (language, units, theme).
+ * trip, turn signals and telltales, and what plays with previous / play-pause / next (also on
+ * the keyboard: ArrowLeft, Space, ArrowRight, as the steering wheel's buttons). It follows
+ * the same settings as the centre display (language, units, theme).
  */
 
 import { load } from "./i18n.js";
@@ -10,6 +11,7 @@ import { followTheme } from "./settings.js";
 import "./driving.js";
 import "./components/cluster-speed.js";
 import "./components/cluster-panels.js";
+import "./components/cluster-media.js";
 
 followTheme();
 link.addEventListener("status", (event) => {

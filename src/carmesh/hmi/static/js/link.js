@@ -20,6 +20,9 @@
  *   on connect, which were news before; each id is reported once per page).
  * - `apps`, `templates` (app id → `{template, trimmed}`) and `notifications` (newest first, at
  *   most 50) hold the latest of each.
+ * - From the media service (docs/media.md; nothing while it is off): the event `media` (detail:
+ *   the media state, `{zones: {ZONE: {session, state, item, position, …}}}` as
+ *   `GET /api/media/state` answers); `media` holds the latest (null before the first).
  *
  * The link reconnects by itself with exponential backoff (0.25 s doubling to 5 s, ±20 %
  * jitter, back to 0.25 s once the server sends something) and subscribes again to
@@ -107,6 +110,8 @@ export class Link extends EventTarget {
     this.apps = [];
     this.templates = new Map();
     this.notifications = [];
+    /** The media service's latest state, or null (off, or nothing sent yet). */
+    this.media = null;
     this._notified = new Set();
     this._socket = null;
     this._subs = new Set();
@@ -238,6 +243,8 @@ export class Link extends EventTarget {
       this._template(frame);
     } else if (frame.type === "notification") {
       this._notification(frame);
+    } else if (frame.type === "media") {
+      this._media(frame.state);
     }
   }
 
@@ -256,6 +263,12 @@ export class Link extends EventTarget {
     if (shown.template === null) this.templates.delete(app);
     else this.templates.set(app, shown);
     this.dispatchEvent(new CustomEvent("app-template", { detail: shown }));
+  }
+
+  _media(state) {
+    if (!state || typeof state !== "object") return;
+    this.media = state;
+    this.dispatchEvent(new CustomEvent("media", { detail: state }));
   }
 
   _notification({ notification, recent = false }) {
