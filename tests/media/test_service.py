@@ -42,6 +42,7 @@ from carmesh.runtime import load_catalog
 from carmesh.sdk import Car, QueueItem
 from carmesh.settings import Settings
 from tests.media.audio import audible_span, encode, longest_silence, read_wav, sine, tone_level
+from tests.media.netsupport import LoopbackServer, encode_stream
 
 RATE = 48_000
 SYSTEM = Principal.system()
@@ -609,3 +610,85 @@ def test_the_overlay_comes_with_the_media_service() -> None:
     bare = Settings.load(env={}, vehicle="none", media=False)
     assert "Vehicle.Carmesh" not in load_catalog(bare)
     assert load_catalog(bare).name == "VSS 6.0"
+
+
+# -- radio and podcasts ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def net() -> Iterator[LoopbackServer]:
+    server = LoopbackServer()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+async def test_a_station_plays_live_with_its_stream_title_as_the_track(
+    tmp_path: Path, music: Path, net: LoopbackServer
+) -> None:
+    url = net.icy("/live", encode_stream(520.0, 3.0), metaint=4096, titles=("Ane Brun - Halo",))
+    stations = tmp_path / "stations.toml"
+    stations.write_text(
+        f'[[station]]\nid = "test-fm"\nname = "Test FM"\nurl = "{url}"\ngenre = "Pop"\n'
+    )
+    car = await start_car(settings_for(tmp_path, music, radio_stations=stations))
+    try:
+        assert car.service.stations()["stations"] == [
+            {"id": "test-fm", "name": "Test FM", "genre": "Pop", "uri": "radio:station/test-fm"}
+        ]
+        found = await car.service.search("test f")
+        assert [i["uri"] for i in found["items"]] == ["radio:station/test-fm"]
+        state = await car.service.play("driver", uri="radio:station/test-fm")
+        assert (state["session"], state["item"]["live"]) == ("Radio", True)
+        await until(lambda: car.value(f"{MEDIA}.Played.Track") == "Ane Brun - Halo")
+        assert car.value(f"{MEDIA}.Played.Source") == "INTERNET"
+        assert car.value(f"{CARMESH}.Duration") == 0.0
+        assert car.state()["state"] == "playing"
+        with pytest.raises(InvalidArgument, match="live stream"):
+            await car.service.transport("driver", "seek", 5.0)
+        with pytest.raises(InvalidArgument, match="live stream"):
+            await car.actuate({f"{CARMESH}.Seek": 5.0})
+        await asyncio.sleep(1.0)
+        state = await car.service.play("driver", node="radio")
+        assert state["queue_length"] == 1
+    finally:
+        await stop(car)
+    pcm, _ = read_wav(car.wav)
+    first, _last = audible_span(pcm)
+    assert tone_level(pcm, 520.0, first + 9600, 9600) > 0.03
+
+
+async def test_a_podcast_episode_starts_where_it_was_left(
+    tmp_path: Path, music: Path, net: LoopbackServer
+) -> None:
+    episode = encode(tmp_path / "ep1.mp3", sine(600.0, 30.0), "mp3")
+    audio = net.file("/ep1.mp3", episode.read_bytes(), "audio/mpeg")
+    feed = net.file(
+        "/feed.xml",
+        (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Fjord Talk</title>'
+            "<item><title>Episode 1</title><guid>fjord-1</guid>"
+            f'<enclosure url="{audio}" length="1000" type="audio/mpeg"/></item>'
+            "</channel></rss>"
+        ).encode(),
+        "application/rss+xml",
+    )
+    car = await start_car(settings_for(tmp_path, music))
+    try:
+        subscribed = await car.service.add_podcast(feed)
+        assert subscribed["title"] == "Fjord Talk"
+        uri = subscribed["episodes"][0]["uri"]
+        podcasts = await car.service.browse("podcasts")
+        assert [c["title"] for c in podcasts["children"]] == ["Fjord Talk"]
+        await car.service.play("driver", uri=uri)
+        assert car.state()["session"] == "Podcasts"
+        await until(lambda: car.state()["position"] >= 4.0, what="four seconds of the episode")
+        await asyncio.sleep(1.5)  # saved every few seconds while playing
+        await car.service.play("driver", node=await car.album())
+        state = await car.service.play("driver", uri=uri)
+        assert state["position"] >= 2.5
+        refreshed = await car.service.refresh_podcasts()
+        assert [f["title"] for f in refreshed["feeds"]] == ["Fjord Talk"]
+    finally:
+        await stop(car)

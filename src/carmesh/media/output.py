@@ -74,7 +74,9 @@ class ChannelOutput:
         if self._duck_db:
             channel.duck(self._duck_db)
         self.channel, self.item, self.reader = channel, item, opened.reader
-        self.stream_title = None
+        # What the stream said while it connected, before this item was the output's.
+        title = opened.reader.metadata.get("title") if opened.reader is not None else None
+        self.stream_title = title or None
         self.engine.play(self.zone, channel)
 
     async def unload(self) -> None:
