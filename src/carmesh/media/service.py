@@ -797,9 +797,11 @@ class MediaService:
                 raise InvalidArgument(f"the media service does not actuate {path}", path=path)
             zone, name = found
             work.append(await self._check(target_of(zone, name, path, value), path))
+        deadline = asyncio.get_running_loop().time() + ACCEPT_WAIT
         for step in work:
             task = self._spawn(step())
-            done, _ = await asyncio.wait({task}, timeout=ACCEPT_WAIT)
+            left = deadline - asyncio.get_running_loop().time()
+            done, _ = await asyncio.wait({task}, timeout=max(0.0, left))
             if done:
                 task.result()
 
