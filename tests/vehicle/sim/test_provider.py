@@ -23,7 +23,8 @@ WINDOW = "Vehicle.Cabin.Door.Row1.DriverSide.Window.Position"
 
 
 async def started(tmp_path: Path, **options: object) -> AsyncIterator[Runtime]:
-    settings = Settings.load(env={}, data_dir=tmp_path / "car", grpc="off", **options)
+    """A runtime with the simulator and without the media service (its own provider)."""
+    settings = Settings.load(env={}, data_dir=tmp_path / "car", grpc="off", media=False, **options)
     runtime = Runtime(settings)
     ready = asyncio.Event()
     task = asyncio.create_task(runtime.run(on_ready=lambda _: ready.set()))
@@ -104,7 +105,9 @@ async def test_with_vss_4_the_simulator_publishes_what_that_catalog_has(tmp_path
 
 
 async def test_stopping_is_quick(tmp_path: Path) -> None:
-    settings = Settings.load(env={}, data_dir=tmp_path / "car", grpc="off", time_scale=20)
+    settings = Settings.load(
+        env={}, data_dir=tmp_path / "car", grpc="off", time_scale=20, audio_out="null"
+    )
     runtime = Runtime(settings)
     ready = asyncio.Event()
     task = asyncio.create_task(runtime.run(on_ready=lambda _: ready.set()))
