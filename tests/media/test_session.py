@@ -3,6 +3,7 @@ of its output, and snapshots — with a recording output instead of the audio en
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -178,6 +179,28 @@ async def test_gapless_advance_follows_the_cue(session: MediaSession, output: Fa
     session.ended()
     assert session.state is PlaybackState.STOPPED
     assert session.index == 0
+
+
+async def test_what_could_not_be_cued_starts_when_the_item_ends(
+    session: MediaSession, output: FakeOutput
+) -> None:
+    station = track(2, None, live=True)
+    await session.set_queue([track(1), station])
+    assert output.cued is None  # a stream is never cued: it would never end
+    output.advance()
+    session.ended()  # the channel ran dry
+    assert session.state is PlaybackState.BUFFERING
+    await until_state(session, PlaybackState.PLAYING)
+    assert output.loaded == station
+    assert session.index == 1
+
+
+async def until_state(session: MediaSession, state: PlaybackState) -> None:
+    for _ in range(100):
+        if session.state is state:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the session is {session.state}, not {state}")
 
 
 async def test_repeat_one_and_all(session: MediaSession, output: FakeOutput) -> None:

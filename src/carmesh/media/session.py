@@ -137,6 +137,7 @@ class MediaSession:
         self._cued: MediaItem | None = None
         self.error: str | None = None
         self._lock = asyncio.Lock()
+        self._following: asyncio.Task[None] | None = None
 
     # -- what it holds --------------------------------------------------------------------
 
@@ -474,12 +475,33 @@ class MediaSession:
         self._changed()
 
     def ended(self) -> None:
-        """The current item ended and nothing followed: the queue is over."""
+        """The current item ended and the output had nothing to follow it: the queue is
+        over, or what comes next could not be prepared ahead (a live stream, a file that
+        would not open) and is started now."""
         self._loaded = False
         self._cued = None
-        self._cursor = 0
+        following = self._step(+1, by_user=False)
         self._position = 0.0
-        self._set_state(PlaybackState.STOPPED, force=True)
+        if following is None:
+            self._cursor = 0
+            self._set_state(PlaybackState.STOPPED, force=True)
+            return
+        self._cursor = following
+        self._set_state(PlaybackState.BUFFERING, force=True)
+        task = asyncio.get_running_loop().create_task(self._start_following())
+        self._following = task
+        task.add_done_callback(self._following_done)
+
+    async def _start_following(self) -> None:
+        async with self._lock:
+            if self._state is PlaybackState.BUFFERING and not self._loaded:
+                await self._load(0.0)
+
+    def _following_done(self, task: asyncio.Task[None]) -> None:
+        if self._following is task:
+            self._following = None
+        if not task.cancelled() and task.exception() is not None:
+            log.info("%s: the next item did not start: %s", self.key, task.exception())
 
     def failed(self, reason: str) -> None:
         """Playback broke off (network gone, undecodable data): state ``error``."""
