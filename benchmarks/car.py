@@ -24,8 +24,9 @@ class Car:
 
 @contextmanager
 def running_car(data_dir: Path, *args: str) -> Iterator[Car]:
-    """``carmesh run --vehicle none`` on free loopback ports (plus *args) until the block ends."""
-    cmd = [CARMESH, "run", "--data-dir", str(data_dir), "--vehicle", "none"]
+    """``carmesh run --vehicle none --no-media`` on free loopback ports (plus *args) until the
+    block ends: the broker, the HMI and the apps platform, nothing producing signals or sound."""
+    cmd = [CARMESH, "run", "--data-dir", str(data_dir), "--vehicle", "none", "--no-media"]
     cmd += ["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     process = subprocess.Popen(

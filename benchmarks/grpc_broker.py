@@ -121,7 +121,12 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 
 async def main() -> None:
     settings = Settings.load(
-        data_dir=Path(sys.argv[1]), grpc=sys.argv[2], vehicle="none", http="off"
+        data_dir=Path(sys.argv[1]),
+        grpc=sys.argv[2],
+        vehicle="none",
+        http="off",
+        apps=False,
+        media=False,
     )
     runtime = Runtime(settings)
     loop = asyncio.get_running_loop()
@@ -1082,7 +1087,7 @@ class CarmeshServer(ProcessServer):
         else:
             carmesh_cmd = str(Path(sys.executable).parent / "carmesh")
             cmd = [carmesh_cmd, "run", "--data-dir", str(data_dir), "--grpc", f"{HOST}:0"]
-            cmd += ["--vehicle", "none", "--http", "off"]
+            cmd += ["--vehicle", "none", "--http", "off", "--no-apps", "--no-media"]
         super().__init__(cmd, env)
 
     def on_line(self, line: str) -> None:
