@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from carmesh.media.hls import open_hls, parse_playlist
 from carmesh.media.items import MediaError
-from carmesh.media.streams import StreamReader
+from carmesh.media.reader import StreamReader
 from tests.media.netsupport import (
     LoopbackServer,
     Request,

@@ -13,15 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carmesh.errors import ConfigError
+from carmesh.media.icy import IcyDemuxer, parse_icy_metadata
 from carmesh.media.items import SOURCE_INTERNET, MediaError
-from carmesh.media.streams import (
-    IcyDemuxer,
-    Station,
-    StreamReader,
-    load_stations,
-    open_stream,
-    parse_icy_metadata,
-)
+from carmesh.media.reader import StreamReader
+from carmesh.media.stations import Station, load_stations
+from carmesh.media.streams import open_stream
 from tests.media.netsupport import (
     LoopbackServer,
     decode_all,

@@ -22,7 +22,8 @@ from carmesh.media.session import MediaSession
 
 if TYPE_CHECKING:
     from carmesh.apps.host import AppHost
-    from carmesh.media.service import MediaService, _Zone
+    from carmesh.media.service import MediaService
+    from carmesh.media.zones import Zone
 
 __all__ = ["AppSessions", "app_key"]
 
@@ -49,7 +50,7 @@ class AppSessions:
         #: (app id, session id) → (zone, session key).
         self._sessions: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def _find(self, app_id: str, session_id: str) -> tuple[_Zone, MediaSession]:
+    def _find(self, app_id: str, session_id: str) -> tuple[Zone, MediaSession]:
         found = self._sessions.get((app_id, session_id))
         if found is None:
             raise NotFound(f"app {app_id} has no media session {session_id!r}")
@@ -77,9 +78,9 @@ class AppSessions:
     # -- MediaBridge ----------------------------------------------------------------------
 
     def app_session(self, app_id: str, session_id: str, name: str, zone: str) -> None:
-        target = self.service._zone(zone)
+        target = self.service._zones.zone(zone)
         key = app_key(app_id, session_id)
-        self.service._session(target, key, name)
+        self.service._zones.session(target, key, name)
         self._sessions[(app_id, session_id)] = (target.name, key)
         self.service._emit()
 
@@ -108,9 +109,9 @@ class AppSessions:
             for entry in items
         ]
         if play:
-            self.service._take_focus(zone, session)
+            self.service._zones.take_focus(zone, session)
         await session.set_queue(queue, start, play=play)
-        return self.service._zone_state(zone)
+        return self.service._zones.state(zone)
 
     async def app_state(
         self,
@@ -126,17 +127,17 @@ class AppSessions:
         if position is not None:
             await session.seek(position)
         if state == "playing":
-            self.service._take_focus(zone, session)
+            self.service._zones.take_focus(zone, session)
             await session.play()
         elif state == "paused":
             await session.pause()
-        return self.service._zone_state(zone)
+        return self.service._zones.state(zone)
 
     def app_gone(self, app_id: str) -> None:
         for (owner, session_id), (zone_name, key) in list(self._sessions.items()):
             if owner == app_id:
                 del self._sessions[(owner, session_id)]
-                self.service._forget_session(self.service._zones[zone_name], key)
+                self.service._zones.forget(self.service._zones[zone_name], key)
 
     # -- telling the app ------------------------------------------------------------------
 

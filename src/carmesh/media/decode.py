@@ -100,7 +100,7 @@ class Decoder:
     cannot guess it (a non-seekable file-like, e.g. ``"mp3"``, ``"aac"``, ``"ogg"``); a
     file-like's own ``format`` attribute is the hint when *format* is None. A file-like that
     ends a part with ``discontinuity`` true and ``next_part()`` returning True (the radio and
-    HLS readers of :mod:`carmesh.media.streams`) is decoded on with a new demuxer.
+    HLS readers, :mod:`carmesh.media.reader`) is decoded on with a new demuxer.
     Failures — a missing file, undecodable data, no audio stream, a network error — surface
     as :class:`MediaError` from :meth:`read` (and :meth:`read_nowait`) once the audio decoded
     before them has been handed out.

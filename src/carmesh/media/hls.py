@@ -1,4 +1,4 @@
-"""HTTP Live Streaming (RFC 8216) into a :class:`~carmesh.media.streams.StreamReader`.
+"""HTTP Live Streaming (RFC 8216) into a :class:`~carmesh.media.reader.StreamReader`.
 
 - A **master playlist** is resolved to one variant: the highest ``BANDWIDTH`` not above
   *max_bandwidth* (no cap: the highest), else the lowest; a variant whose playlist cannot be
@@ -38,19 +38,18 @@ import httpx
 import m3u8  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from carmesh.media.items import MediaError
-from carmesh.media.streams import (
+from carmesh.media.fetch import (
     DEFAULT_BACKOFF,
     NETWORK_ERRORS,
-    Discontinuity,
     Http,
     HttpStatus,
     RetryPolicy,
-    StreamReader,
     check_url,
     describe,
     with_retries,
 )
+from carmesh.media.items import MediaError
+from carmesh.media.reader import Discontinuity, StreamReader
 
 log = logging.getLogger(__name__)
 

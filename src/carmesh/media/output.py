@@ -21,9 +21,9 @@ from carmesh.media.engine import AudioEngine
 from carmesh.media.items import MediaError, MediaItem
 from carmesh.media.mixer import Channel
 from carmesh.media.pcm import BLOCK
+from carmesh.media.reader import StreamReader
 from carmesh.media.resolve import Resolver
 from carmesh.media.session import MediaSession
-from carmesh.media.streams import StreamReader
 
 __all__ = ["LOAD_TIMEOUT", "ChannelOutput"]
 

@@ -38,8 +38,8 @@ import feedparser  # type: ignore[import-untyped]
 import httpx
 
 from carmesh.errors import ConfigError, InvalidArgument, NotFound
+from carmesh.media.fetch import USER_AGENT, Http, RetryPolicy, read_body, with_retries
 from carmesh.media.items import SOURCE_INTERNET, MediaError, MediaItem
-from carmesh.media.streams import USER_AGENT, Http, RetryPolicy, read_body, with_retries
 
 log = logging.getLogger(__name__)
 

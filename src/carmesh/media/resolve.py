@@ -9,7 +9,7 @@ apps queued) and answers two questions:
   ``file:///PATH`` a local file, ``http(s)://…`` a direct URL. ``InvalidArgument`` for a URI
   that is not one, ``NotFound`` for one that names nothing.
 - :meth:`Resolver.open`: what a :class:`~carmesh.media.decode.Decoder` opens for an item: the
-  library file's path, a station's :class:`~carmesh.media.streams.StreamReader` (connected
+  library file's path, a station's :class:`~carmesh.media.reader.StreamReader` (connected
   here, with retries), an episode's enclosure URL, an app item's URL, a file path, the URL.
   :meth:`Resolver.open_now` does the same without waiting, for the items that need no
   network round trip first (all but stations and playlists): the engine asks for the next
@@ -33,7 +33,9 @@ from carmesh.errors import InvalidArgument, NotFound
 from carmesh.media.items import SOURCE_INTERNET, SOURCE_LIBRARY, MediaError, MediaItem, split_uri
 from carmesh.media.library import Library
 from carmesh.media.podcasts import Podcasts
-from carmesh.media.streams import Station, StreamReader, open_stream
+from carmesh.media.reader import StreamReader
+from carmesh.media.stations import Station
+from carmesh.media.streams import open_stream
 
 __all__ = ["Opened", "Resolver"]
 

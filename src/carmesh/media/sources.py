@@ -27,7 +27,7 @@ from carmesh.media.library import Library
 from carmesh.media.podcasts import Feed, Podcasts
 from carmesh.media.resolve import Resolver
 from carmesh.media.session import MediaSession
-from carmesh.media.streams import Station
+from carmesh.media.stations import Station
 
 __all__ = ["SCHEMES", "SESSIONS", "Selection", "Sources", "feed_json"]
 
