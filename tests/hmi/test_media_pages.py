@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from tests.media.audio import encode, sine
 from tests.media.netsupport import LoopbackServer
 from tests.support.browser import PageFactory, browser, new_page  # noqa: F401
 from tests.support.car import RunningCar, running_car
+from tests.support.images import png
 
 MEDIA = "Vehicle.Cabin.Infotainment.Media"
 #: Low-rate audio encodes quickly; the service resamples it.
@@ -69,26 +68,6 @@ FEED = f"""<?xml version="1.0" encoding="UTF-8"?>
 # -- the library and the car ----------------------------------------------------------------------
 
 
-def cover_png(size: int = 96) -> bytes:
-    """A small PNG (a colour gradient) to embed as cover art."""
-    rows = b"".join(
-        b"\x00" + b"".join(bytes((x * 255 // size, y * 255 // size, 150)) for x in range(size))
-        for y in range(size)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
 def album(
     folder: Path, artist: str, name: str, tracks: list[tuple[str, float]], freq: float
 ) -> list[Path]:
@@ -105,7 +84,7 @@ def album(
 def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("music")
     # 唱游 has its cover embedded in every file (ID3 APIC); the Coast has none.
-    cover = cover_png()
+    cover = png(96)
     for path in album(root / WANG_FEI / CHANG_YOU, WANG_FEI, CHANG_YOU, CHANG_YOU_TRACKS, 330):
         tags = mutagen.id3.ID3(path)
         tags.add(mutagen.id3.APIC(encoding=3, mime="image/png", type=3, desc="Cover", data=cover))

@@ -9,11 +9,9 @@ import os
 import shutil
 import signal
 import sqlite3
-import struct
 import subprocess
 import sys
 import threading
-import zlib
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -35,6 +33,7 @@ from carmesh.errors import ConfigError, NotFound
 from carmesh.media.library import BATCH_FILES, Library, ScanReport
 from carmesh.media.library_scan import UNKNOWN_ALBUM, UNKNOWN_ARTIST, VARIOUS_ARTISTS, clean, fold
 from tests.media.audio import encode, sine
+from tests.support.images import png
 
 # -- audio and images ---------------------------------------------------------------------------
 
@@ -58,21 +57,6 @@ def _jpeg(shade: int) -> bytes:
     image = np.full((8, 8, 3), shade, np.uint8)
     frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuvj420p")
     return bytes((codec.encode(frame) + codec.encode(None))[0])
-
-
-def _png(rgb: tuple[int, int, int]) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + bytes(rgb) * 4 for _ in range(4))
-    header = struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 Cover = tuple[bytes, str]
@@ -204,8 +188,8 @@ def _art_key(item: Any) -> str:
 
 def test_every_format_gives_tags_duration_and_cover_art(lib: Library, music: Music) -> None:
     covers = {kind: (_jpeg(20 * i), "image/jpeg") for i, kind in enumerate(_CODECS)}
-    covers["flac"] = (_png((1, 2, 3)), "image/png")
-    covers["m4a"] = (_png((4, 5, 6)), "image/png")
+    covers["flac"] = (png(4, (1, 2, 3)), "image/png")
+    covers["m4a"] = (png(4, (4, 5, 6)), "image/png")
     titles = {"mp3": "晴天", "flac": "以父之名", "ogg": "东风破", "opus": "七里香"}
     titles |= {"m4a": "稻香", "wav": "夜曲"}
     for number, kind in enumerate(_CODECS, start=1):
@@ -280,17 +264,17 @@ def test_missing_tags_fall_back_to_file_and_folder_names(lib: Library, music: Mu
 def test_the_front_cover_wins_and_bad_images_are_ignored(lib: Library, music: Music) -> None:
     path = music.add("a/1.mp3", title="One")
     id3 = ID3(path)
-    id3.add(APIC(encoding=3, mime="image/png", type=4, desc="back", data=_png((9, 9, 9))))
+    id3.add(APIC(encoding=3, mime="image/png", type=4, desc="back", data=png(4, (9, 9, 9))))
     id3.add(APIC(encoding=3, mime="image/jpeg", type=3, desc="front", data=_jpeg(10)))
     id3.save(path)
     broken = music.add("b/2.flac", (b"not an image", "image/jpeg"), title="Two")
-    (broken.parent / "folder.png").write_bytes(_png((7, 7, 7)))
+    (broken.parent / "folder.png").write_bytes(png(4, (7, 7, 7)))
     (broken.parent / "cover.jpg").write_bytes(b"not a jpeg either")
     music.add("c/3.m4a", (b"\x00" * 64, "image/jpeg"), title="Three")
     assert lib.scan([music.root]).failed == []
     assert lib.art(_art_key(_one(lib, "One"))) == (_jpeg(10), "image/jpeg")
     two = _one(lib, "Two")
-    assert lib.art(_art_key(two)) == (_png((7, 7, 7)), "image/png"), "cover.jpg is broken"
+    assert lib.art(_art_key(two)) == (png(4, (7, 7, 7)), "image/png"), "cover.jpg is broken"
     assert _one(lib, "Three").art is None
 
 
@@ -638,7 +622,7 @@ print("finished", flush=True)
 
 def test_sigkill_mid_scan_leaves_a_consistent_index(tmp_path: Path, music: Music) -> None:
     for n in range(300):
-        cover = (_png((n % 7, 0, 0)), "image/png") if n % 3 == 0 else None
+        cover = (png(4, (n % 7, 0, 0)), "image/png") if n % 3 == 0 else None
         music.add(
             f"{n // 20}/{n}.mp3",
             cover,

@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import http.server
-import struct
 import threading
 import time
-import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +41,7 @@ from carmesh.sdk import Car, QueueItem
 from carmesh.settings import Settings
 from tests.media.audio import audible_span, encode, longest_silence, read_wav, sine, tone_level
 from tests.media.netsupport import LoopbackServer, encode_stream
+from tests.support.images import png
 
 RATE = 48_000
 SYSTEM = Principal.system()
@@ -58,31 +57,12 @@ LONG_TONE = 330.0
 TIMEOUT = 10.0
 
 
-def cover_png(size: int = 16) -> bytes:
-    """A small PNG image (a gradient)."""
-    rows = b"".join(
-        b"\x00" + b"".join(bytes((x * 16, y * 16, 128)) for x in range(size)) for y in range(size)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
 def make_library(root: Path) -> Path:
     """An album of three short tones (FLAC, tagged, with a cover image in its folder) and a
     long tone on an album of its own."""
     album = root / "music" / "Synth - Tones"
     album.mkdir(parents=True)
-    (album / "cover.png").write_bytes(cover_png())
+    (album / "cover.png").write_bytes(png(16))
     for number, freq in enumerate(TONES, 1):
         encode(
             album / f"{number:02} Tone {freq:g}.flac",
