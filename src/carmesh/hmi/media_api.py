@@ -1,6 +1,7 @@
 """The HMI's media API, ``/api/media/…`` (``docs/media.md``, "HTTP API"): the state of every
 zone, browsing and search, playing, transport, the queue, shuffle/repeat/volume, cover art,
-radio stations, podcasts and library scans.
+radio stations, podcasts and library scans; sounds played under audio focus (prompts,
+calls, chimes) and the focus stack of a zone.
 
 Every route calls :class:`carmesh.media.control.MediaControl`; with the media service off
 (no ``media`` in the :class:`~carmesh.hmi.context.HmiContext`) each answers 503
@@ -10,7 +11,7 @@ zone name that is not a name, a volume above 100, an unknown command, a seek wit
 position, both or neither of ``uri`` and ``node``) are 400 naming the problem. The service
 raises the rest (:mod:`carmesh.hmi.status` maps them): an unknown zone, a bad URI, an index
 outside the queue or a seek beyond the end 400, an unknown node, track or art 404, an empty
-queue to play 409, an item that cannot be played now 503.
+queue to play or a sound the audio focus refuses 409, an item that cannot be played now 503.
 
 Requests other than ``GET`` that carry an ``Origin`` naming another host are refused (403),
 as for the apps API: a page elsewhere could otherwise send a body-less ``POST`` without a
@@ -37,6 +38,7 @@ from carmesh.hmi.api import ErrorBody
 from carmesh.hmi.context import context_of
 from carmesh.hmi.origin import host_of
 from carmesh.media.control import COMMANDS, MediaControl
+from carmesh.media.focus import Gain, Usage
 
 #: What every ``/api/media…`` route answers while the media service is off.
 MEDIA_OFF = "the media service is not running (carmesh run --media)"
@@ -49,6 +51,12 @@ ART_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_URI = 4096
 MAX_QUERY = 200
 REPEATS = ("off", "one", "all")
+#: Sound ids (``sound-12``).
+SOUND_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Usages a sound may play under (media plays through sessions).
+SOUND_USAGES = tuple(u.value for u in Usage if u is not Usage.MEDIA)
+#: Gains a sound may ask for (sounds take focus only for a while).
+SOUND_GAINS = tuple(g.value for g in Gain if g is not Gain.GAIN)
 #: Served with every cover image: cached (the key names the content), never sniffed or run.
 ART_HEADERS = {
     "Cache-Control": "public, max-age=86400, immutable",
@@ -286,6 +294,84 @@ class Feeds(BaseModel):
 
 class ScanReport(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+class SoundRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"usage": "navigation", "source": "chime:navigation"},
+                {"usage": "call", "source": "tone:660:1.5", "zone": "driver"},
+                {"usage": "safety", "source": "chime:safety", "volume": 0.8},
+            ]
+        },
+    )
+
+    usage: StrictStr = Field(description=", ".join(SOUND_USAGES))
+    source: StrictStr = Field(
+        description="chime:safety, chime:notification, chime:navigation, tone:FREQ:SECONDS, "
+        "library:track/ID, file:///PATH or an http(s) URL."
+    )
+    zone: StrictStr = "driver"
+    gain: StrictStr | None = Field(
+        default=None,
+        description=f"{', '.join(SOUND_GAINS)}; none: the usage's default (navigation, "
+        "assistant, notification, safety, emergency: transient_may_duck; call, call_ring, "
+        "alarm: transient).",
+    )
+    volume: StrictInt | StrictFloat = Field(
+        default=1.0, description="The sound's own level, 0–1 (the zone's volume applies too)."
+    )
+
+
+class SoundModel(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "sound-3",
+                    "usage": "navigation",
+                    "gain": "transient_may_duck",
+                    "zone": "driver",
+                    "source": "chime:navigation",
+                    "state": "playing",
+                    "error": None,
+                }
+            ]
+        },
+    )
+
+    id: str
+    usage: str
+    gain: str
+    zone: str
+    source: str
+    state: Literal["playing", "ducked", "paused", "ended", "stopped", "error"] = Field(
+        description="ducked or paused: another sound has the focus; stopped: stopped, or "
+        "lost the focus for good."
+    )
+    error: str | None = None
+
+
+class Sounds(BaseModel):
+    sounds: list[SoundModel] = Field(description="The sounds playing (or paused), oldest first.")
+
+
+class FocusHolder(BaseModel):
+    client_id: str = Field(description="media:SESSION for media sessions, sound:ID for sounds.")
+    usage: str
+    gain: str
+    state: Literal["gain", "loss_transient", "loss_transient_can_duck"]
+
+
+class FocusStack(BaseModel):
+    zone: str
+    holders: list[FocusHolder] = Field(description="The focus stack, newest first.")
+    delayed: dict[str, Any] | None = Field(
+        description="A media request waiting for delayed focus: {client_id, usage, gain}."
+    )
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -553,3 +639,68 @@ async def refresh_podcasts(media: Media) -> JSONResponse:
 async def scan(media: Media) -> JSONResponse:
     """Incremental: only new, changed and removed files are read; answers with the report."""
     return JSONResponse(await media.scan())
+
+
+@router.post(
+    "/sounds",
+    status_code=201,
+    response_model=SoundModel,
+    responses=_errors(400, 403, 404, 409, 422, 503),
+    summary="Play a prompt, call audio or chime under audio focus",
+)
+async def play_sound(media: Media, request: SoundRequest) -> JSONResponse:
+    """The sound asks for the audio focus of its usage: a navigation prompt ducks the music,
+    a call pauses it, a safety chime is never refused. 409 when the focus refuses the sound
+    (e.g. a notification while the assistant listens); focus is given up when it ends."""
+    zone = check_zone(request.zone)
+    if request.usage not in SOUND_USAGES:
+        raise InvalidArgument(
+            f"usage must be one of {', '.join(SOUND_USAGES)}, not {request.usage!r}"
+        )
+    if request.gain is not None and request.gain not in SOUND_GAINS:
+        raise InvalidArgument(f"gain must be one of {', '.join(SOUND_GAINS)}, not {request.gain!r}")
+    if not 0 <= request.volume <= 1:
+        raise InvalidArgument(f"volume must be from 0 to 1, not {request.volume}")
+    sound = await media.play_sound(
+        request.usage,
+        check_uri(request.source),
+        zone=zone,
+        gain=request.gain,
+        volume=float(request.volume),
+    )
+    return JSONResponse(sound, status_code=201)
+
+
+@router.get(
+    "/sounds",
+    response_model=Sounds,
+    responses=_errors(503),
+    summary="The sounds playing",
+)
+async def sounds(media: Media) -> JSONResponse:
+    return JSONResponse(media.sounds())
+
+
+@router.delete(
+    "/sounds/{sound_id}",
+    response_model=SoundModel,
+    responses=_errors(400, 403, 404, 503),
+    summary="Stop a sound",
+)
+async def stop_sound(
+    media: Media,
+    sound_id: Annotated[str, PathParam(description="The id the sound was played with.")],
+) -> JSONResponse:
+    if not SOUND_ID.fullmatch(sound_id):
+        raise InvalidArgument(f"{sound_id!r} is not a sound id")
+    return JSONResponse(media.stop_sound(sound_id))
+
+
+@router.get(
+    "/focus",
+    response_model=FocusStack,
+    responses=_errors(400, 503),
+    summary="Who has the audio focus in a zone",
+)
+async def focus(media: Media, zone: ZoneQuery = "driver") -> JSONResponse:
+    return JSONResponse(media.focus_stack(check_zone(zone)))

@@ -21,8 +21,10 @@ from typing import Any
 from carmesh.errors import FailedPrecondition, InvalidArgument
 from carmesh.media.app_media import AppSessions, is_app
 from carmesh.media.control import COMMANDS, MediaEvent, MediaListener
+from carmesh.media.focus import AudioFocus, Gain, Usage
 from carmesh.media.library import ScanReport
 from carmesh.media.session import MediaSession, PlaybackState, check_seek
+from carmesh.media.sounds import Sounds
 from carmesh.media.sources import Sources, feed_json
 from carmesh.media.stations import Station
 from carmesh.media.zones import Zone, Zones
@@ -44,7 +46,9 @@ class MediaCommands:
     settings: Settings
     sources: Sources
     apps: AppSessions
+    focus: AudioFocus
     _zones: Zones
+    _sounds: Sounds
     _stations: dict[str, Station]
     _listeners: list[MediaListener]
     _scanning: asyncio.Task[ScanReport | None] | None
@@ -234,6 +238,32 @@ class MediaCommands:
         if volume is not None:
             self._zones.set_volume(target, volume)
         return self._zones.state(target)
+
+    # -- sounds and focus -------------------------------------------------------------------
+
+    async def play_sound(
+        self,
+        usage: Usage | str,
+        source: str,
+        *,
+        zone: str = "driver",
+        gain: Gain | str | None = None,
+        volume: float = 1.0,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
+        self._zones.zone(zone)
+        return await self._sounds.play(
+            usage, source, zone=zone, gain=gain, volume=volume, client_id=client_id
+        )
+
+    def stop_sound(self, sound_id: str) -> dict[str, Any]:
+        return self._sounds.stop(sound_id)
+
+    def sounds(self) -> dict[str, Any]:
+        return {"sounds": self._sounds.list()}
+
+    def focus_stack(self, zone: str) -> dict[str, Any]:
+        return self.focus.as_json(self._zones.zone(zone).name)
 
     async def art(self, key: str) -> tuple[bytes, str]:
         return await asyncio.to_thread(self.sources.library().art, key)

@@ -8,12 +8,16 @@ protocol. JSON shapes are those of ``docs/media.md`` ("HTTP API"):
   "focus", "error"}``;
 - ITEM: a :meth:`MediaItem.as_json` (``uri``, ``title``, ``artist``, ``album``, ``genre``,
   ``duration``, ``art``, ``source``, ``live``);
-- QUEUE: ``{"zone", "items": [ITEM…], "index": N|null, "order": [N…]}``.
+- QUEUE: ``{"zone", "items": [ITEM…], "index": N|null, "order": [N…]}``;
+- SOUND: ``{"id", "usage", "gain", "zone", "source", "state", "error"}``
+  (:mod:`carmesh.media.sounds`); FOCUS: :meth:`AudioFocus.as_json
+  <carmesh.media.focus.AudioFocus.as_json>`.
 
 Errors are carmesh's: ``InvalidArgument`` (bad URI, zone, index, command, volume, seek
 position), ``NotFound`` (no such browse node, track, station, episode, art),
-``FailedPrecondition`` (an empty queue to play), ``Unavailable`` (an item that cannot be
-played now, e.g. a station that does not answer: :class:`~carmesh.media.items.MediaError`).
+``FailedPrecondition`` (an empty queue to play, a sound the audio focus refuses),
+``Unavailable`` (an item that cannot be played now, e.g. a station that does not answer:
+:class:`~carmesh.media.items.MediaError`).
 """
 
 from __future__ import annotations
@@ -123,6 +127,35 @@ class MediaControl(Protocol):
 
     async def scan(self) -> dict[str, Any]:
         """Scan the library folders again (incremental); the scan report."""
+        ...
+
+    async def play_sound(
+        self,
+        usage: str,
+        source: str,
+        *,
+        zone: str = "driver",
+        gain: str | None = None,
+        volume: float = 1.0,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Play *source* (``chime:NAME``, ``tone:FREQ:SECONDS``, ``library:track/ID``,
+        ``file://``, ``http(s)://``) under focus *usage* (``navigation``, ``call``,
+        ``safety``…) with *gain* (the usage's default when None) at *volume* 0–1; SOUND.
+        ``FailedPrecondition`` when the audio focus refuses it."""
+        ...
+
+    def stop_sound(self, sound_id: str) -> dict[str, Any]:
+        """Stop a sound and give up its focus; SOUND. ``NotFound`` when it is not playing."""
+        ...
+
+    def sounds(self) -> dict[str, Any]:
+        """``{"sounds": [SOUND…]}``: those playing (or paused by focus)."""
+        ...
+
+    def focus_stack(self, zone: str) -> dict[str, Any]:
+        """FOCUS of *zone*: ``{"zone", "holders": [{client_id, usage, gain, state}],
+        "delayed"}``, newest first."""
         ...
 
     def listen(self, listener: MediaListener) -> Callable[[], None]:

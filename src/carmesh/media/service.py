@@ -4,7 +4,8 @@ them, the VSS provider of the media signals, and memory across restarts (``docs/
 This module composes the parts and runs them (start and stop, the library scan, publishing and
 saving what changed): the engine and audio focus, the sources (library, stations, podcasts:
 :mod:`~carmesh.media.sources`), the zones with their sessions (:mod:`~carmesh.media.zones`),
-the apps' sessions (:mod:`~carmesh.media.app_media`), the
+the sounds played under audio focus (:mod:`~carmesh.media.sounds`), the apps' sessions
+(:mod:`~carmesh.media.app_media`), the
 :class:`~carmesh.media.control.MediaControl` methods (:mod:`~carmesh.media.commands`) and the
 VSS actuations (:mod:`~carmesh.media.actuation`).
 
@@ -43,6 +44,7 @@ from carmesh.media.resolve import Resolver
 from carmesh.media.session import MediaSession
 from carmesh.media.signals import DRIVER, MEDIA_SCOPES, PATHS, REAR, SignalLink, signal_values
 from carmesh.media.sinks import Sink
+from carmesh.media.sounds import Sounds
 from carmesh.media.sources import Sources
 from carmesh.media.state import StateStore
 from carmesh.media.stations import Station, load_stations
@@ -121,6 +123,9 @@ class MediaService(MediaCommands):
         )
         self.signals = SignalLink(self.connector)
         self._zones = Zones(outputs, self.engine, self.focus, self.resolver, settings, self._spawn)
+        self._sounds = Sounds(
+            self.engine, self.focus, self.resolver, outputs, duck_db=settings.duck_db
+        )
         self.actuations = Actuations(self)
         self._listeners: list[MediaListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -141,6 +146,7 @@ class MediaService(MediaCommands):
         self.podcasts = await asyncio.to_thread(Podcasts, self.directory / "podcasts.db")
         await self.engine.start()
         self._undo.append(self.focus.listen(self._zones.on_focus))
+        self._undo.append(self.focus.listen(self._sounds.on_focus))
         resume = self._zones.restore(saved)
         await self.signals.open(self.actuations, self._zones)
         for zone in self._zones.values():
@@ -164,6 +170,7 @@ class MediaService(MediaCommands):
         for undo in reversed(self._undo):
             undo()
         self._undo = []
+        self._sounds.close()  # after the listeners: nothing resumes on the way out
         tasks = [*self._loops, *self._tasks]
         if self._scanning is not None:
             tasks.append(self._scanning)
