@@ -374,3 +374,9 @@ def test_a_notification_pops_up_as_a_toast(
         """async () => (await import("/static/js/link.js")).link.notifications.map(n => n.title)"""
     )
     assert recent == ["Charged", "Old news"]
+    # The notifications card lists them too, newest first, naming the app.
+    listed = page.locator('[data-testid=notifications] [data-alert^="app-"]')
+    expect(listed).to_have_count(2)
+    expect(listed.first).to_contain_text("Charged")
+    expect(listed.first).to_contain_text("Hello · 80 % reached")
+    expect(listed.nth(1)).to_contain_text("Old news")

@@ -1,12 +1,16 @@
 /**
  * `<cm-notifications>`: what the car wants the driver to know — warnings (tyre pressure,
- * 12 V battery, a door open while moving, trouble codes), charging notices, and a lost link
- * to the car. While the car moves the list is cut to `max_list_items`.
+ * 12 V battery, a door open while moving, trouble codes), charging notices, a lost link to
+ * the car, and the apps' recent notifications (after the car's own, newest first). While the
+ * car moves the list is cut to `max_list_items`.
  */
 
 import { CarElement, define, driving, escape, fmt, link, t } from "./base.js";
 import { ALERT_PATHS, alerts } from "../alerts.js";
 import { icon } from "../icons.js";
+import { appName } from "./app-launcher.js";
+
+const APP_LEVELS = { high: "warning", normal: "info", low: "info" };
 
 class Notifications extends CarElement {
   static paths = ALERT_PATHS;
@@ -23,11 +27,25 @@ class Notifications extends CarElement {
   }
 
   setup() {
-    link.addEventListener("status", () => this.update({}));
+    for (const kind of ["status", "notification", "apps"]) {
+      link.addEventListener(kind, () => this.update({}));
+    }
+  }
+
+  appItems() {
+    return link.notifications.map((n) => ({
+      id: `app-${n.id}`,
+      level: APP_LEVELS[n.priority] ?? "info",
+      icon: "bell",
+      title: n.title,
+      detail: [appName(link.apps.find((a) => a.id === n.app)) || n.app, n.body]
+        .filter(Boolean)
+        .join(" · "),
+    }));
   }
 
   update() {
-    const items = alerts(this.state, driving.moving);
+    const items = [...alerts(this.state, driving.moving), ...this.appItems()];
     if (link.status === "closed") {
       items.unshift({
         id: "link",
