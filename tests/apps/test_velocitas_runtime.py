@@ -24,8 +24,8 @@ import pytest
 from velocitas_sdk.proto import broker_pb2, broker_pb2_grpc, types_pb2
 
 from carmesh.apps.manifest import Manifest
+from carmesh.apps.sockets import SUN_PATH_MAX
 from carmesh.apps.velocitas import (
-    SUN_PATH_MAX,
     FixedPrincipalAuth,
     VelocitasEndpoint,
     velocitas_command,

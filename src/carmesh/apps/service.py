@@ -29,6 +29,7 @@ from carmesh.apps.installer import Installer
 from carmesh.apps.logs import tail
 from carmesh.apps.registry import AppRecord, AppRegistry
 from carmesh.apps.signing import TrustStore, read_public_key
+from carmesh.apps.sockets import prepare_socket_dir, socket_path
 from carmesh.apps.supervisor import (
     LaunchSpec,
     ProcessState,
@@ -65,7 +66,7 @@ class AppsPlatform:
         self.broker = broker
         self.root = settings.data_dir / "apps"
         self.root.mkdir(parents=True, exist_ok=True)
-        self.socket_path = _socket_path(settings.data_dir)
+        self.socket_path = socket_path(settings.data_dir, "apps")
         self.policy = GrantPolicy.load(settings.app_policy) if settings.app_policy else None
         self.trusted = TrustStore(self.root / "trusted")
         self.registry: AppRegistry | None = None
@@ -111,7 +112,7 @@ class AppsPlatform:
         self.registry = AppRegistry(self.root / "registry.db")
         self.installer = Installer(self.root, self.registry, self.trusted, policy=self.policy)
         self.installer.recover()
-        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_socket_dir(self.socket_path, self.settings.data_dir)
         await self.grpc.start()
         self.host.listen(self._relay)
         self.watcher.listen(self._on_driving)
@@ -485,23 +486,6 @@ def _lower(asked: int | None, ceiling: int | None) -> int | None:
 
 def _pem_body(text: str) -> str:
     return "".join(line.strip() for line in text.splitlines() if not line.startswith("#"))
-
-
-def _socket_path(data_dir: Path) -> Path:
-    """The apps socket: in the data directory, or a short private directory when that path
-    would not fit a Unix socket address (107 bytes)."""
-    path = data_dir / "run" / "apps.sock"
-    if len(str(path).encode()) < 100:
-        return path
-    import hashlib
-    import os
-    import tempfile
-
-    tag = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
-    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
-    short = base / f"carmesh-{os.getuid()}" / tag
-    short.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return short / "apps.sock"
 
 
 class AppsService:

@@ -20,7 +20,6 @@ channel dial the socket; the SDK's files and the app are unchanged. Run by hand 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import stat
@@ -34,11 +33,10 @@ import grpc
 from carmesh.api.address import format_address, parse_address
 from carmesh.api.grpc.auth import GrpcAuth
 from carmesh.api.grpc.server import Adapter, GrpcServer
+from carmesh.apps.sockets import is_fallback, prepare_socket_dir, socket_path
 from carmesh.broker import Broker, Principal
 from carmesh.errors import ConfigError
 
-#: Longest socket path the kernel takes (``sun_path`` is 108 bytes with the final NUL).
-SUN_PATH_MAX = 107
 #: ``python -m`` module names: dotted Python identifiers.
 _ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -115,14 +113,14 @@ class VelocitasEndpoint:
         self.name = f"velocitas:{app_id}"
         self.data_dir = data_dir
         self.socket_path = velocitas_socket_path(data_dir, app_id)
-        self._fallback = self.socket_path.parent != data_dir.absolute() / "run" / "velocitas"
+        self._fallback = is_fallback(self.socket_path, data_dir)
         self.auth = FixedPrincipalAuth(principal)
         self.server = GrpcServer(
             broker, f"unix:{self.socket_path}", auth=self.auth, extra=extra, name=self.name
         )
 
     async def start(self) -> None:
-        _private_dir(self.socket_path.parent, shared_parent=self._fallback)
+        prepare_socket_dir(self.socket_path, self.data_dir)
         await self.server.start()
 
     async def serve(self) -> None:
@@ -144,24 +142,7 @@ class VelocitasEndpoint:
 
 def velocitas_socket_path(data_dir: Path, app_id: str) -> Path:
     """Where :class:`VelocitasEndpoint` puts *app_id*'s socket (nothing is created here)."""
-    preferred = data_dir.absolute() / "run" / "velocitas" / f"{app_id}.sock"
-    if _fits(preferred):
-        return preferred
-    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    base = (
-        Path(runtime) / "carmesh"
-        if runtime.startswith("/")
-        else Path("/tmp") / f"carmesh-{os.getuid()}"
-    )
-    short = base / _digest(str(data_dir.absolute()))
-    for name in (f"{app_id}.sock", f"{_digest(app_id)}.sock"):
-        if _fits(short / name):
-            return short / name
-    raise ConfigError(
-        f"no socket path for the Velocitas app {app_id} fits the kernel's limit of "
-        f"{SUN_PATH_MAX} bytes (tried {preferred} and {short}); set XDG_RUNTIME_DIR to a "
-        "short directory"
-    )
+    return socket_path(data_dir, app_id, "velocitas")
 
 
 def velocitas_environment(socket_path: Path, mqtt_address: str | None) -> dict[str, str]:
@@ -223,24 +204,3 @@ def velocitas_python(venv: Path) -> Path:
         last = (check.stderr.strip().splitlines() or ["no output"])[-1]
         raise ConfigError(f"velocitas-sdk does not import in {venv} ({last}): {hint}")
     return python
-
-
-def _fits(path: Path) -> bool:
-    return len(os.fsencode(path)) <= SUN_PATH_MAX
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _private_dir(path: Path, *, shared_parent: bool) -> None:
-    """Create *path* and make it 0700; with *shared_parent* (the fallback in ``/tmp`` or the
-    runtime directory) its parent too. A symlink or another user's directory is refused."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for directory in (path.parent, path) if shared_parent else (path,):
-        info = os.lstat(directory)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-            raise ConfigError(
-                f"cannot put Velocitas sockets in {directory}: it is not a directory of this user"
-            )
-        os.chmod(directory, 0o700)
