@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carmesh.media.hls import open_hls, parse_playlist
+from carmesh.media.hls import open_hls
+from carmesh.media.hls_playlist import parse_playlist
 from carmesh.media.items import MediaError
 from carmesh.media.reader import StreamReader
 from tests.media.netsupport import (
@@ -468,9 +469,9 @@ def test_random_playlist_lines_raise_only_media_error(body: list[str]) -> None:
         playlist = parse_playlist(text.encode(), "http://127.0.0.1/p.m3u8")
     except MediaError:
         return
-    from carmesh.media.hls import _segments, choose_variants
+    from carmesh.media.hls_playlist import choose_variants, media_segments
 
     if playlist.is_variant:
         choose_variants(playlist, 100_000)
     else:
-        _segments(playlist)
+        media_segments(playlist)

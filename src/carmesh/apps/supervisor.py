@@ -6,8 +6,9 @@ The contract is ``docs/apps.md`` (section "Processes"). For each app the supervi
   at every start and restart, so each run gets a new token) in its own session and process
   group, with exactly the given environment, its resource limits, the parent-death signal,
   and, when asked and possible, its own user and network namespace (:mod:`.isolation`);
-- copies stdout and stderr line by line into the app's :class:`~.logs.RotatingLog`, and notes
-  its own events there (``car`` lines), draining the pipes however fast the app writes;
+- has stdout and stderr copied line by line into the app's :class:`~.logs.RotatingLog`
+  (:mod:`.capture`, which drains the pipes however fast the app writes), and notes its own
+  events there (``car`` lines);
 - treats an exit with a non-zero status or by a signal, while the app should run, as a crash:
   reports it (``on_crash``), then restarts after a back-off of ``backoff_initial`` seconds,
   doubling up to ``backoff_max`` and starting over once a run lasted ``stable_after`` seconds;
@@ -38,8 +39,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from carmesh.apps.capture import AppRun
 from carmesh.apps.isolation import ResourceLimits, child_setup, network_isolation_available
-from carmesh.apps.logs import LineSplitter, RotatingLog
+from carmesh.apps.logs import RotatingLog
 from carmesh.errors import Unavailable
 
 __all__ = [
@@ -52,8 +54,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: Seconds to wait for the rest of the output once the process ended.
-_DRAIN_TIMEOUT = 1.0
 #: Seconds to wait for a process to end after SIGKILL.
 _KILL_TIMEOUT = 5.0
 
@@ -123,59 +123,6 @@ class ProcessStatus:
         }
 
 
-class _Run(asyncio.SubprocessProtocol):
-    """One run of an app's process: copies its output into the log as it arrives.
-
-    Output is written from the pipe callbacks, so nothing queues up in memory however fast
-    the app writes. *exited* resolves to the return code as soon as the process ends —
-    even if something it started still holds its pipes; *finished* once the pipes closed too.
-    """
-
-    def __init__(self, log: RotatingLog) -> None:
-        loop = asyncio.get_running_loop()
-        self.log = log
-        self.transport: asyncio.SubprocessTransport | None = None
-        self.exited: asyncio.Future[int] = loop.create_future()
-        self.finished: asyncio.Future[None] = loop.create_future()
-        self._splitters = {1: LineSplitter(log.max_line), 2: LineSplitter(log.max_line)}
-
-    @property
-    def pid(self) -> int | None:
-        """The pid while the process runs, else ``None``."""
-        if self.transport is None or self.exited.done():
-            return None
-        return self.transport.get_pid()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.SubprocessTransport)
-        self.transport = transport
-
-    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
-        splitter = self._splitters.get(fd)
-        if splitter is not None and isinstance(data, bytes):
-            lines = splitter.feed(data)
-            if lines:
-                self.log.write(_SOURCES[fd], lines)
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        splitter = self._splitters.pop(fd, None)
-        if splitter is not None:
-            self.log.write(_SOURCES[fd], splitter.flush())
-
-    def process_exited(self) -> None:
-        assert self.transport is not None
-        returncode = self.transport.get_returncode()
-        if not self.exited.done() and returncode is not None:
-            self.exited.set_result(returncode)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.finished.done():
-            self.finished.set_result(None)
-
-
-_SOURCES = {1: "out", 2: "err"}
-
-
 @dataclass(eq=False)
 class _App:
     """The supervisor's record of one app."""
@@ -183,7 +130,7 @@ class _App:
     app_id: str
     state: ProcessState = ProcessState.STOPPED
     factory: Callable[[], LaunchSpec] | None = None
-    run: _Run | None = None
+    run: AppRun | None = None
     runner: asyncio.Task[None] | None = None
     log: RotatingLog | None = None
     started_at: float = 0.0
@@ -317,7 +264,7 @@ class Supervisor:
 
     # -- one run after another ----------------------------------------------------------
 
-    async def _spawn(self, app: _App) -> _Run:
+    async def _spawn(self, app: _App) -> AppRun:
         """Spawn the app's process from a fresh spec; raises ``Unavailable`` on failure."""
         assert app.factory is not None
         self._set_state(app, ProcessState.STARTING)
@@ -330,7 +277,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         try:
             transport, run = await loop.subprocess_exec(
-                lambda: _Run(log),
+                lambda: AppRun(log),
                 *spec.argv,
                 cwd=spec.cwd,
                 env=spec.env,
@@ -353,7 +300,7 @@ class Supervisor:
         self._set_state(app, ProcessState.RUNNING)
         return run
 
-    async def _watch(self, app: _App, run: _Run) -> None:
+    async def _watch(self, app: _App, run: AppRun) -> None:
         """Watch runs of the app and restart it after crashes, until it ends or is halted."""
         try:
             while True:
@@ -440,15 +387,14 @@ class Supervisor:
             self._set_state(app, ProcessState.STOPPED)
         self._close_log(app)
 
-    async def _reap(self, run: _Run) -> None:
+    async def _reap(self, run: AppRun) -> None:
         """Kill what is left of the run's process group and let its output drain."""
         assert run.transport is not None
         _signal_group(run.transport.get_pid(), signal.SIGKILL)
         await asyncio.wait([run.exited], timeout=_KILL_TIMEOUT)
         if not run.exited.done():
             _log.error("process %s survived SIGKILL", run.transport.get_pid())
-        await asyncio.wait([run.finished], timeout=_DRAIN_TIMEOUT)
-        run.transport.close()
+        await run.drain()
 
     async def _network_isolation(self) -> bool:
         """:func:`network_isolation_available`, probed off the event loop on first use."""

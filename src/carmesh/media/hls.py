@@ -1,5 +1,8 @@
 """HTTP Live Streaming (RFC 8216) into a :class:`~carmesh.media.reader.StreamReader`.
 
+This module fetches: playlists, reloads, segments, keys and init sections. Reading and
+checking a playlist, choosing a variant and listing segments is :mod:`.hls_playlist`.
+
 - A **master playlist** is resolved to one variant: the highest ``BANDWIDTH`` not above
   *max_bandwidth* (no cap: the highest), else the lowest; a variant whose playlist cannot be
   loaded falls back to the next choice. A variant without an audio codec uses its ``AUDIO``
@@ -29,13 +32,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
-import m3u8  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from carmesh.media.fetch import (
@@ -48,6 +47,15 @@ from carmesh.media.fetch import (
     describe,
     with_retries,
 )
+from carmesh.media.hls_playlist import (
+    Segment,
+    check_keys,
+    choose_variants,
+    is_live,
+    media_segments,
+    parse_playlist,
+    variant_playlist_url,
+)
 from carmesh.media.items import MediaError
 from carmesh.media.reader import Discontinuity, StreamReader
 
@@ -55,177 +63,6 @@ log = logging.getLogger(__name__)
 
 #: Largest segment read into memory.
 MAX_SEGMENT = 64 * 1024 * 1024
-AUDIO_CODECS = ("mp4a", "mp3", "ac-3", "ec-3", "opus", "flac", "alac")
-SEGMENT_FORMATS = {
-    ".ts": "mpegts",
-    ".tsa": "mpegts",
-    ".tsv": "mpegts",
-    ".aac": "aac",
-    ".adts": "aac",
-    ".mp3": "mp3",
-    ".ac3": "ac3",
-    ".ec3": "eac3",
-    ".m4s": "mp4",
-    ".mp4": "mp4",
-    ".m4a": "mp4",
-    ".cmfa": "mp4",
-}
-
-
-def parse_playlist(data: bytes, url: str) -> Any:
-    """The ``m3u8.M3U8`` of *data*, checked enough to play; MediaError("the playlist URL is
-    malformed: why") for anything else — never another exception."""
-
-    def malformed(why: str) -> MediaError:
-        return MediaError(f"the playlist {url} is malformed: {why}")
-
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise malformed("it is not UTF-8 text") from None
-    if not text.lstrip().startswith("#EXTM3U"):
-        raise malformed("it does not start with #EXTM3U")
-    try:
-        playlist = m3u8.loads(text, uri=url)
-        if playlist.is_variant:
-            if not playlist.playlists:
-                raise malformed("a master playlist lists no variants")
-            for variant in playlist.playlists:
-                _check_url(variant.absolute_uri)
-                if variant.stream_info.bandwidth is None:
-                    variant.stream_info.bandwidth = variant.stream_info.average_bandwidth or 0
-                int(variant.stream_info.bandwidth)
-            for media in playlist.media:
-                if media.uri:
-                    _check_url(media.absolute_uri)
-            return playlist
-        if playlist.target_duration is None:
-            raise malformed("it has no #EXT-X-TARGETDURATION")
-        if not 0 < float(playlist.target_duration) <= 3600:
-            raise malformed(f"its target duration {playlist.target_duration} is out of range")
-        if playlist.is_endlist and not playlist.segments:
-            raise malformed("it has no segments")
-        int(playlist.media_sequence or 0)
-        int(playlist.discontinuity_sequence or 0)
-        for segment in playlist.segments:
-            _check_url(segment.absolute_uri)
-            if segment.duration is None or not 0 <= float(segment.duration) <= 3600:
-                raise malformed(f"segment {segment.uri!r} has no valid duration")
-            if segment.byterange:
-                _byterange(segment.byterange)
-            if segment.key is not None and segment.key.method not in (None, "NONE"):
-                if segment.key.uri:
-                    _check_url(segment.key.absolute_uri)
-                if segment.key.iv:
-                    _iv(segment.key.iv)
-            if segment.init_section is not None:
-                _check_url(segment.init_section.absolute_uri)
-                if segment.init_section.byterange:
-                    _byterange(segment.init_section.byterange)
-        return playlist
-    except MediaError:
-        raise
-    except Exception as e:
-        raise malformed(f"it cannot be parsed ({e or type(e).__name__})") from None
-
-
-def _check_url(url: Any) -> None:
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-        raise ValueError(f"{url!r} is not an http(s) URL")
-    urlsplit(url).port  # noqa: B018 — raises ValueError for a bad port
-
-
-def _byterange(value: str) -> tuple[int, int | None]:
-    length, _, offset = value.partition("@")
-    n, o = int(length), (int(offset) if offset else None)
-    if n < 0 or (o is not None and o < 0):
-        raise ValueError(f"byte range {value!r} is negative")
-    return n, o
-
-
-def _iv(value: str) -> bytes:
-    if not value.lower().startswith("0x"):
-        raise ValueError(f"IV {value!r} is not hexadecimal")
-    return int(value[2:], 16).to_bytes(16, "big")
-
-
-def choose_variants(playlist: Any, max_bandwidth: int | None) -> list[Any]:
-    """Variants of a master playlist in the order to try: the highest bandwidth under the cap
-    (or the lowest when none fits), then the others under the cap from high to low, then
-    the rest from low to high."""
-    variants = sorted(playlist.playlists, key=lambda v: int(v.stream_info.bandwidth or 0))
-    if max_bandwidth is None:
-        return variants[::-1]
-    under = [v for v in variants if int(v.stream_info.bandwidth or 0) <= max_bandwidth]
-    over = [v for v in variants if int(v.stream_info.bandwidth or 0) > max_bandwidth]
-    return under[::-1] + over
-
-
-def _media_url(master: Any, variant: Any) -> str:
-    """The variant's playlist, or its audio rendition's when the variant has no audio codec."""
-    codecs = (variant.stream_info.codecs or "").lower()
-    group = variant.stream_info.audio
-    if codecs and group and not any(c in codecs for c in AUDIO_CODECS):
-        renditions = [
-            m for m in master.media if m.type == "AUDIO" and m.group_id == group and m.uri
-        ]
-        renditions.sort(key=lambda m: m.default != "YES")
-        if renditions:
-            return str(renditions[0].absolute_uri)
-    return str(variant.absolute_uri)
-
-
-@dataclass(frozen=True)
-class _Segment:
-    seq: int
-    url: str
-    duration: float
-    disc: int
-    byterange: tuple[int, int] | None
-    key: tuple[str, str, bytes | None] | None  # (method, key URL, IV)
-    init: tuple[str, tuple[int, int] | None] | None
-    format: str | None
-
-
-def segment_format(url: str, has_init: bool) -> str | None:
-    """The demuxer for a segment: by its init section or file extension, else None (probe)."""
-    if has_init:
-        return "mp4"
-    return SEGMENT_FORMATS.get(Path(urlsplit(url).path).suffix.lower())
-
-
-def _segments(playlist: Any) -> list[_Segment]:
-    seq = int(playlist.media_sequence or 0)
-    disc = int(playlist.discontinuity_sequence or 0)
-    ends: dict[str, int] = {}
-    out: list[_Segment] = []
-    for i, s in enumerate(playlist.segments):
-        if s.discontinuity and i > 0:
-            disc += 1
-        url = str(s.absolute_uri)
-        byterange = None
-        if s.byterange:
-            length, offset = _byterange(s.byterange)
-            start = ends.get(url, 0) if offset is None else offset
-            byterange = (start, length)
-            ends[url] = start + length
-        key = None
-        if s.key is not None and s.key.method not in (None, "NONE"):
-            key = (
-                str(s.key.method),
-                str(s.key.absolute_uri),
-                _iv(s.key.iv) if s.key.iv else None,
-            )
-        init = None
-        if s.init_section is not None:
-            init_range = None
-            if s.init_section.byterange:
-                n, o = _byterange(s.init_section.byterange)
-                init_range = (o or 0, n)
-            init = (str(s.init_section.absolute_uri), init_range)
-        fmt = segment_format(url, init is not None)
-        out.append(_Segment(seq + i, url, float(s.duration), disc, byterange, key, init, fmt))
-    return out
 
 
 def _range_header(byterange: tuple[int, int] | None) -> dict[str, str]:
@@ -235,24 +72,12 @@ def _range_header(byterange: tuple[int, int] | None) -> dict[str, str]:
     return {"Range": f"bytes={start}-{start + length - 1}"}
 
 
-def _is_live(playlist: Any) -> bool:
-    return not playlist.is_endlist and (playlist.playlist_type or "").upper() != "VOD"
-
-
 async def _load(http: Http, url: str, policy: RetryPolicy, what: str) -> tuple[Any, str]:
     """Fetch and parse a playlist: network failures retried, a 4xx or a malformed playlist
     at once."""
     body, response = await with_retries(policy, lambda: http.get(url), what=f"{what} {url}")
     final = str(response.url)
     return parse_playlist(body, final), final
-
-
-def _check_keys(segments: list[_Segment], url: str) -> None:
-    for s in segments:
-        if s.key is not None and s.key[0] != "AES-128":
-            raise MediaError(
-                f"the playlist {url} uses {s.key[0]} encryption, which carmesh cannot play"
-            )
 
 
 async def open_hls(
@@ -287,7 +112,7 @@ async def open_hls(
             for variant in choose_variants(master, max_bandwidth):
                 try:
                     playlist, media_url = await _load(
-                        http, _media_url(master, variant), policy, "the variant playlist"
+                        http, variant_playlist_url(master, variant), policy, "the variant playlist"
                     )
                     if playlist.is_variant:
                         raise MediaError(f"the variant playlist {media_url} is another master")
@@ -302,13 +127,13 @@ async def open_hls(
             else:
                 assert last is not None
                 raise last
-        segments = _segments(playlist)
-        _check_keys(segments, media_url)
+        segments = media_segments(playlist)
+        check_keys(segments, media_url)
     except BaseException:
         await http.aclose()
         raise
     info["media_playlist"] = media_url
-    info["live"] = _is_live(playlist)
+    info["live"] = is_live(playlist)
     target = float(playlist.target_duration)
     reader = StreamReader(
         url,
@@ -367,8 +192,8 @@ class _Player:
         #: Keys and init sections, fetched once however many segments need them.
         self._shared: dict[Any, asyncio.Future[bytes]] = {}
 
-    def first_index(self, segments: list[_Segment]) -> int:
-        if _is_live(self.playlist):
+    def first_index(self, segments: list[Segment]) -> int:
+        if is_live(self.playlist):
             return max(0, len(segments) - self.live_edge)
         return 0
 
@@ -378,7 +203,7 @@ class _Player:
         scheduler = asyncio.create_task(self._schedule(queue, slots))
         current: asyncio.Task[Any] | None = None
         try:
-            previous: _Segment | None = None
+            previous: Segment | None = None
             sent_init: tuple[str, tuple[int, int] | None] | None = None
             skips = 0
             while True:
@@ -434,7 +259,7 @@ class _Player:
     async def _schedule(self, queue: asyncio.Queue[Any], slots: asyncio.Semaphore) -> None:
         try:
             playlist = self.playlist
-            segments = _segments(playlist)
+            segments = media_segments(playlist)
             first = self.first_index(segments)
             next_seq = segments[first].seq if first < len(segments) else None
             loaded = time.monotonic()
@@ -454,7 +279,7 @@ class _Player:
                     task = asyncio.create_task(self._fetch(segment))
                     queue.put_nowait((segment, task))
                     next_seq = segment.seq + 1
-                if not _is_live(playlist):
+                if not is_live(playlist):
                     queue.put_nowait(_END)
                     return
                 target = float(playlist.target_duration)
@@ -473,8 +298,8 @@ class _Player:
                 await asyncio.sleep(max(0.0, loaded + wait - now))
                 loaded = time.monotonic()
                 playlist = await self._reload()
-                segments = _segments(playlist)
-                _check_keys(segments, self.url)
+                segments = media_segments(playlist)
+                check_keys(segments, self.url)
                 if (
                     next_seq is not None
                     and segments
@@ -504,7 +329,7 @@ class _Player:
             retry_on=(_Malformed,),
         )
 
-    async def _fetch(self, segment: _Segment) -> tuple[bytes | None, bytes] | None:
+    async def _fetch(self, segment: Segment) -> tuple[bytes | None, bytes] | None:
         """(init section or None, the segment's media bytes), or None when skipped."""
         data = await self._get(segment.url, segment.byterange, f"segment {segment.seq}")
         if data is None:
@@ -568,7 +393,7 @@ class _Player:
                 self.reader._touch()
                 await asyncio.sleep(delay)
 
-    async def _decrypt(self, segment: _Segment, data: bytes) -> bytes:
+    async def _decrypt(self, segment: Segment, data: bytes) -> bytes:
         assert segment.key is not None
         _method, key_url, iv = segment.key
 
