@@ -87,7 +87,7 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody} for status in statuses}
 
 
@@ -99,7 +99,7 @@ router = APIRouter(prefix="/api")
 @router.get(
     "/signals",
     response_model=SignalValues,
-    responses=_errors(400, 403, 404),
+    responses=error_responses(400, 403, 404),
     summary="Read signals",
     tags=["signals"],
 )
@@ -124,7 +124,7 @@ async def read_signals(
 @router.get(
     "/signals/{path}",
     response_model=Signal,
-    responses=_errors(403, 404),
+    responses=error_responses(403, 404),
     summary="Read one signal with its target and metadata",
     tags=["signals"],
 )
@@ -149,7 +149,7 @@ async def read_signal(context: Context, path: str) -> JSONResponse:
 @router.post(
     "/actuate",
     response_model=Accepted,
-    responses=_errors(400, 403, 404, 422, 503),
+    responses=error_responses(400, 403, 404, 422, 503),
     summary="Request actuator targets",
     tags=["actuators"],
 )

@@ -23,25 +23,22 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Coroutine
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from carmesh.apps.control import AppsControl
-from carmesh.errors import InvalidArgument, PermissionDenied, Unavailable
-from carmesh.hmi.api import Accepted, ErrorBody
+from carmesh.errors import InvalidArgument, Unavailable
+from carmesh.hmi.api import Accepted, error_responses
 from carmesh.hmi.context import context_of
-from carmesh.hmi.origin import host_of
+from carmesh.hmi.routes import service_route
 
 #: What every ``/api/apps…`` route answers while the platform is off.
 PLATFORM_OFF = "the apps platform is not running"
@@ -72,7 +69,6 @@ ICON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
 }
-_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def check_app_id(app_id: Any, what: str = "app id", example: str = "org.example.hello") -> str:
@@ -206,10 +202,6 @@ class TrustRequest(BaseModel):
     public_key_pem: str = Field(description="The publisher's ed25519 public key (PEM).")
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorBody} for status in statuses}
-
-
 #: The request body of an install or update, for the OpenAPI document.
 _PACKAGE_BODY: dict[str, Any] = {
     "requestBody": {
@@ -232,30 +224,7 @@ _PACKAGE_BODY: dict[str, Any] = {
 # -- routing -------------------------------------------------------------------------------------
 
 
-class PlatformRoute(APIRoute):
-    """A route that answers 503 while the platform is off and refuses changes from pages of
-    other hosts — both before the request is read."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def checked(request: Request) -> Response:
-            if context_of(request).apps is None:
-                raise Unavailable(PLATFORM_OFF)
-            if request.method not in _SAFE_METHODS:
-                _same_host_only(request)
-            return await handler(request)
-
-        return checked
-
-
-def _same_host_only(request: Request) -> None:
-    origin = request.headers.get("origin")
-    if origin is None:
-        return  # not a browser (the CLI, a test)
-    host = request.headers.get("host")
-    if host is None or (urlsplit(origin).hostname or "").lower() != host_of(host):
-        raise PermissionDenied(f"pages from {origin} may not change the car's apps")
+PlatformRoute = service_route("apps", PLATFORM_OFF, "change the car's apps")
 
 
 def apps_of(request: Request) -> AppsControl:
@@ -280,7 +249,7 @@ router = APIRouter(prefix="/api/apps", tags=["apps"], route_class=PlatformRoute)
 @router.get(
     "",
     response_model=AppList,
-    responses=_errors(503),
+    responses=error_responses(503),
     summary="List the installed apps",
 )
 async def list_apps(apps: Apps) -> JSONResponse:
@@ -291,7 +260,7 @@ async def list_apps(apps: Apps) -> JSONResponse:
     "",
     status_code=201,
     response_model=App,
-    responses=_errors(400, 403, 409, 413, 415, 503),
+    responses=error_responses(400, 403, 409, 413, 415, 503),
     summary="Install an app",
     openapi_extra=_PACKAGE_BODY,
 )
@@ -318,7 +287,7 @@ async def install_app(
 @router.get(
     "/publishers",
     response_model=Publishers,
-    responses=_errors(503),
+    responses=error_responses(503),
     summary="List the trusted publishers",
     tags=["publishers"],
 )
@@ -330,7 +299,7 @@ async def list_publishers(apps: Apps) -> JSONResponse:
     "/publishers",
     status_code=201,
     response_model=Publisher,
-    responses=_errors(400, 403, 409, 422, 503),
+    responses=error_responses(400, 403, 409, 422, 503),
     summary="Trust a publisher's key",
     tags=["publishers"],
 )
@@ -348,7 +317,7 @@ async def trust_publisher(apps: Apps, request: TrustRequest) -> JSONResponse:
 @router.get(
     "/{app_id}",
     response_model=App,
-    responses=_errors(400, 404, 503),
+    responses=error_responses(400, 404, 503),
     summary="Describe one app",
 )
 async def describe_app(apps: Apps, app_id: AppId) -> JSONResponse:
@@ -358,7 +327,7 @@ async def describe_app(apps: Apps, app_id: AppId) -> JSONResponse:
 @router.post(
     "/{app_id}/update",
     response_model=App,
-    responses=_errors(400, 403, 404, 409, 413, 415, 503),
+    responses=error_responses(400, 403, 404, 409, 413, 415, 503),
     summary="Update an app to a newer package",
     openapi_extra=_PACKAGE_BODY,
 )
@@ -371,7 +340,7 @@ async def update_app(apps: Apps, app_id: AppId, request: Request) -> JSONRespons
 @router.post(
     "/{app_id}/rollback",
     response_model=App,
-    responses=_errors(400, 403, 404, 409, 503),
+    responses=error_responses(400, 403, 404, 409, 503),
     summary="Return to the previous version",
 )
 async def rollback_app(apps: Apps, app_id: AppId) -> JSONResponse:
@@ -382,7 +351,7 @@ async def rollback_app(apps: Apps, app_id: AppId) -> JSONResponse:
 @router.delete(
     "/{app_id}",
     response_model=Accepted,
-    responses=_errors(400, 403, 404, 503),
+    responses=error_responses(400, 403, 404, 503),
     summary="Remove an app and its data",
 )
 async def remove_app(apps: Apps, app_id: AppId) -> JSONResponse:
@@ -393,7 +362,7 @@ async def remove_app(apps: Apps, app_id: AppId) -> JSONResponse:
 @router.post(
     "/{app_id}/start",
     response_model=App,
-    responses=_errors(400, 403, 404, 409, 503),
+    responses=error_responses(400, 403, 404, 409, 503),
     summary="Start an app (lifting a quarantine)",
 )
 async def start_app(apps: Apps, app_id: AppId) -> JSONResponse:
@@ -404,7 +373,7 @@ async def start_app(apps: Apps, app_id: AppId) -> JSONResponse:
 @router.post(
     "/{app_id}/stop",
     response_model=App,
-    responses=_errors(400, 403, 404, 503),
+    responses=error_responses(400, 403, 404, 503),
     summary="Stop an app",
 )
 async def stop_app(apps: Apps, app_id: AppId) -> JSONResponse:
@@ -415,7 +384,7 @@ async def stop_app(apps: Apps, app_id: AppId) -> JSONResponse:
 @router.put(
     "/{app_id}/grants",
     response_model=App,
-    responses=_errors(400, 403, 404, 422, 503),
+    responses=error_responses(400, 403, 404, 422, 503),
     summary="Grant or deny permissions",
 )
 async def set_grants(apps: Apps, app_id: AppId, request: Grants) -> JSONResponse:
@@ -428,7 +397,7 @@ async def set_grants(apps: Apps, app_id: AppId, request: Grants) -> JSONResponse
 @router.get(
     "/{app_id}/logs",
     response_model=Logs,
-    responses=_errors(400, 404, 503),
+    responses=error_responses(400, 404, 503),
     summary="The newest lines of an app's log",
 )
 async def app_logs(
@@ -458,7 +427,7 @@ async def app_logs(
             "content": {"image/svg+xml": {}, "image/png": {}},
         },
         304: {"description": "Unchanged since the ETag the client holds."},
-        **_errors(400, 404, 503),
+        **error_responses(400, 404, 503),
     },
     summary="An app's icon",
 )
@@ -475,7 +444,7 @@ async def app_icon(apps: Apps, app_id: AppId, request: Request) -> Response:
 @router.get(
     "/{app_id}/template",
     response_model=TemplateState,
-    responses=_errors(400, 404, 503),
+    responses=error_responses(400, 404, 503),
     summary="What the app shows now",
 )
 async def app_template(apps: Apps, app_id: AppId) -> JSONResponse:
@@ -486,7 +455,7 @@ async def app_template(apps: Apps, app_id: AppId) -> JSONResponse:
 @router.post(
     "/{app_id}/action",
     response_model=Accepted,
-    responses=_errors(400, 403, 404, 422, 503),
+    responses=error_responses(400, 403, 404, 422, 503),
     summary="Deliver a user's tap to the app",
 )
 async def app_action(apps: Apps, app_id: AppId, request: Tap) -> JSONResponse:

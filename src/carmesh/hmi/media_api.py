@@ -21,22 +21,20 @@ CORS preflight.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from starlette.requests import Request
 from starlette.responses import Response
 
-from carmesh.errors import InvalidArgument, PermissionDenied, Unavailable
-from carmesh.hmi.api import ErrorBody
+from carmesh.errors import InvalidArgument, Unavailable
+from carmesh.hmi.api import error_responses
 from carmesh.hmi.context import context_of
-from carmesh.hmi.origin import host_of
+from carmesh.hmi.routes import service_route
 from carmesh.media.control import COMMANDS, MediaControl
 from carmesh.media.focus import Gain, Usage
 
@@ -63,7 +61,6 @@ ART_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; sandbox",
 }
-_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def check_zone(zone: Any) -> str:
@@ -374,33 +371,10 @@ class FocusStack(BaseModel):
     )
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorBody} for status in statuses}
-
-
 # -- routing -------------------------------------------------------------------------------------
 
 
-class MediaRoute(APIRoute):
-    """A route that answers 503 while the media service is off and refuses changes from
-    pages of other hosts — both before the request is read."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def checked(request: Request) -> Response:
-            if context_of(request).media is None:
-                raise Unavailable(MEDIA_OFF)
-            if request.method not in _SAFE_METHODS:
-                origin = request.headers.get("origin")
-                host = request.headers.get("host")
-                if origin is not None and (
-                    host is None or (urlsplit(origin).hostname or "").lower() != host_of(host)
-                ):
-                    raise PermissionDenied(f"pages from {origin} may not control the car's media")
-            return await handler(request)
-
-        return checked
+MediaRoute = service_route("media", MEDIA_OFF, "control the car's media")
 
 
 def media_of(request: Request) -> MediaControl:
@@ -419,7 +393,7 @@ router = APIRouter(prefix="/api/media", tags=["media"], route_class=MediaRoute)
 @router.get(
     "/state",
     response_model=MediaState,
-    responses=_errors(503),
+    responses=error_responses(503),
     summary="What every zone plays",
 )
 async def media_state(media: Media) -> JSONResponse:
@@ -429,7 +403,7 @@ async def media_state(media: Media) -> JSONResponse:
 @router.get(
     "/browse",
     response_model=Browse,
-    responses=_errors(400, 404, 503),
+    responses=error_responses(400, 404, 503),
     summary="Browse the library, radio, podcasts and apps",
 )
 async def browse(
@@ -448,7 +422,7 @@ async def browse(
 @router.get(
     "/search",
     response_model=Items,
-    responses=_errors(400, 503),
+    responses=error_responses(400, 503),
     summary="Search tracks, stations and episodes",
 )
 async def search(
@@ -464,7 +438,7 @@ async def search(
 @router.post(
     "/play",
     response_model=MediaState,
-    responses=_errors(400, 403, 404, 409, 422, 503),
+    responses=error_responses(400, 403, 404, 409, 422, 503),
     summary="Play a URI or a browse node now",
 )
 async def play(media: Media, request: PlayRequest) -> JSONResponse:
@@ -478,7 +452,7 @@ async def play(media: Media, request: PlayRequest) -> JSONResponse:
 @router.post(
     "/transport",
     response_model=MediaState,
-    responses=_errors(400, 403, 409, 422, 503),
+    responses=error_responses(400, 403, 409, 422, 503),
     summary="Play, pause, skip or seek",
 )
 async def transport(media: Media, request: TransportRequest) -> JSONResponse:
@@ -502,7 +476,7 @@ async def transport(media: Media, request: TransportRequest) -> JSONResponse:
 @router.get(
     "/queue",
     response_model=Queue,
-    responses=_errors(400, 503),
+    responses=error_responses(400, 503),
     summary="The queue of a zone's session",
 )
 async def queue(media: Media, zone: ZoneQuery = "driver") -> JSONResponse:
@@ -512,7 +486,7 @@ async def queue(media: Media, zone: ZoneQuery = "driver") -> JSONResponse:
 @router.post(
     "/queue",
     response_model=Queue,
-    responses=_errors(400, 403, 404, 422, 503),
+    responses=error_responses(400, 403, 404, 422, 503),
     summary="Add to the queue",
 )
 async def enqueue(media: Media, request: EnqueueRequest) -> JSONResponse:
@@ -526,7 +500,7 @@ async def enqueue(media: Media, request: EnqueueRequest) -> JSONResponse:
 @router.delete(
     "/queue/{index}",
     response_model=Queue,
-    responses=_errors(400, 403, 503),
+    responses=error_responses(400, 403, 503),
     summary="Remove an item from the queue",
 )
 async def remove(
@@ -543,7 +517,7 @@ async def remove(
 @router.post(
     "/queue/move",
     response_model=Queue,
-    responses=_errors(400, 403, 422, 503),
+    responses=error_responses(400, 403, 422, 503),
     summary="Move an item in the queue",
 )
 async def move(media: Media, request: MoveRequest) -> JSONResponse:
@@ -554,7 +528,7 @@ async def move(media: Media, request: MoveRequest) -> JSONResponse:
 @router.put(
     "/mode",
     response_model=MediaState,
-    responses=_errors(400, 403, 422, 503),
+    responses=error_responses(400, 403, 422, 503),
     summary="Shuffle, repeat and volume of a zone",
 )
 async def mode(media: Media, request: ModeRequest) -> JSONResponse:
@@ -580,7 +554,7 @@ async def mode(media: Media, request: ModeRequest) -> JSONResponse:
             "description": "The cover image, cached for a day (the key names its content).",
             "content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}},
         },
-        **_errors(400, 404, 503),
+        **error_responses(400, 404, 503),
     },
     summary="Cover art",
 )
@@ -597,7 +571,7 @@ async def art(
 @router.get(
     "/stations",
     response_model=Stations,
-    responses=_errors(503),
+    responses=error_responses(503),
     summary="The radio stations",
 )
 async def stations(media: Media) -> JSONResponse:
@@ -608,7 +582,7 @@ async def stations(media: Media) -> JSONResponse:
     "/podcasts",
     status_code=201,
     response_model=Feed,
-    responses=_errors(400, 403, 422, 503),
+    responses=error_responses(400, 403, 422, 503),
     summary="Subscribe to a podcast",
 )
 async def add_podcast(media: Media, request: PodcastRequest) -> JSONResponse:
@@ -623,7 +597,7 @@ async def add_podcast(media: Media, request: PodcastRequest) -> JSONResponse:
 @router.post(
     "/podcasts/refresh",
     response_model=Feeds,
-    responses=_errors(403, 503),
+    responses=error_responses(403, 503),
     summary="Fetch every podcast feed again",
 )
 async def refresh_podcasts(media: Media) -> JSONResponse:
@@ -633,7 +607,7 @@ async def refresh_podcasts(media: Media) -> JSONResponse:
 @router.post(
     "/library/scan",
     response_model=ScanReport,
-    responses=_errors(403, 503),
+    responses=error_responses(403, 503),
     summary="Scan the music folders again",
 )
 async def scan(media: Media) -> JSONResponse:
@@ -645,7 +619,7 @@ async def scan(media: Media) -> JSONResponse:
     "/sounds",
     status_code=201,
     response_model=SoundModel,
-    responses=_errors(400, 403, 404, 409, 422, 503),
+    responses=error_responses(400, 403, 404, 409, 422, 503),
     summary="Play a prompt, call audio or chime under audio focus",
 )
 async def play_sound(media: Media, request: SoundRequest) -> JSONResponse:
@@ -674,7 +648,7 @@ async def play_sound(media: Media, request: SoundRequest) -> JSONResponse:
 @router.get(
     "/sounds",
     response_model=Sounds,
-    responses=_errors(503),
+    responses=error_responses(503),
     summary="The sounds playing",
 )
 async def sounds(media: Media) -> JSONResponse:
@@ -684,7 +658,7 @@ async def sounds(media: Media) -> JSONResponse:
 @router.delete(
     "/sounds/{sound_id}",
     response_model=SoundModel,
-    responses=_errors(400, 403, 404, 503),
+    responses=error_responses(400, 403, 404, 503),
     summary="Stop a sound",
 )
 async def stop_sound(
@@ -699,7 +673,7 @@ async def stop_sound(
 @router.get(
     "/focus",
     response_model=FocusStack,
-    responses=_errors(400, 503),
+    responses=error_responses(400, 503),
     summary="Who has the audio focus in a zone",
 )
 async def focus(media: Media, zone: ZoneQuery = "driver") -> JSONResponse:

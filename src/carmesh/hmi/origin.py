@@ -18,11 +18,26 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from carmesh.api.address import is_loopback
 from carmesh.errors import PermissionDenied
 from carmesh.hmi.status import error_response
+
+#: Methods that change nothing, which pages of any origin may use.
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def refuse_other_hosts(connection: HTTPConnection, doing: str) -> None:
+    """Raise PermissionDenied when a browser page of another host than the one it talks to
+    sent the request (clients that are not browsers send no ``Origin``)."""
+    origin = connection.headers.get("origin")
+    if origin is None:
+        return
+    host = connection.headers.get("host")
+    if host is None or (urlsplit(origin).hostname or "").lower() != host_of(host):
+        raise PermissionDenied(f"pages from {origin} may not {doing}")
 
 
 def host_of(authority: str) -> str:
